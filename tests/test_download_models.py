@@ -15,9 +15,11 @@ import time
 import types
 import zipfile
 
+import cv2 as cv
 import pytest
 
-import download_models as dm
+import common
+from models import download_models as dm
 from conftest import REPO_DIR
 
 SCRIPT = os.path.join(REPO_DIR, 'models', 'download_models.py')
@@ -141,14 +143,52 @@ def test_registry_entries_are_complete():
         assert entry['name'] == name
         for field in ('description', 'licence', 'source', 'used_by'):
             assert entry[field].strip(), (name, field)
-        assert all(re.match(r'https?://[^ ]+$', url) for url in entry['urls']), name
+        assert all(re.match(r'https?://[^ ]+$', url) for url in entry.get('urls', ())), name
         if entry.get('produce'):
-            assert entry['sha256'] is None and entry['size'] is None
+            assert entry.get('sha256') is None and entry.get('size') is None
             assert all(dep in dm.MODELS and dm.MODELS[dep]['sha256'] for dep in entry['inputs'])
         else:
             assert re.fullmatch(r'[0-9a-f]{64}', entry['sha256']), name
             assert isinstance(entry['size'], int) and entry['size'] > 0
-            assert entry['urls'] or entry.get('wheel'), name
+            assert entry.get('urls') or entry.get('wheel'), name
+
+
+def test_registry_is_the_yaml_file_and_the_downloader_reads_it():
+    """models/models.yml, read here as plain text and with cv.FileStorage, is what the
+    downloader and the loaders use: same entries, same order; every entry pinned or produced locally."""
+    registry_path = os.path.join(REPO_DIR, 'models', 'models.yml')
+    with open(registry_path) as f:
+        text = f.read()
+    ids = re.findall(r'^([A-Za-z0-9_]+):\s*$', text, flags=re.M)
+    files = re.findall(r'^  file: "([^"]+)"$', text, flags=re.M)
+    assert len(ids) == len(files) == len(dm.MODELS) and list(dm.MODELS) == files
+    assert dm.MODELS is common.model_registry()
+    for model_id, name in zip(ids, files):
+        entry = dm.MODELS[name]
+        assert entry['id'] == model_id
+        assert (entry.get('size') and entry.get('sha256')) or entry.get('produce'), name
+    # the registry's published facts, read back independently of common.py's reader
+    storage = cv.FileStorage(registry_path, cv.FILE_STORAGE_READ)
+    for model_id, name in zip(ids, files):
+        node = storage.getNode(model_id)
+        assert node.getNode('file').string() == name
+        if not node.getNode('sha256').empty():
+            assert node.getNode('sha256').string() == dm.MODELS[name]['sha256']
+            assert int(node.getNode('size').real()) == dm.MODELS[name]['size']
+
+
+def test_list_prints_every_registry_entry(tmp_path):
+    result = run_cli('--list', '--dir', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()]
+    for name in dm.MODELS:
+        assert name in listed, name
+
+
+def test_runtime_scripts_do_not_edit_sys_path():
+    for script in ('common.py', 'virtual_try_on.py', 'openpose.py', 'human_parsing.py', 'pil_bilinear.py'):
+        with open(os.path.join(REPO_DIR, script)) as f:
+            assert 'sys.path' not in f.read(), script
 
 
 def test_registry_holds_the_published_sizes_and_hashes():
@@ -405,7 +445,9 @@ def test_synthetic_option_calls_the_builder(tmp_path, monkeypatch, capsys):
     calls = []
     fake = types.ModuleType('synthetic')
     fake.build_all = lambda directory: calls.append(directory) or [os.path.join(directory, 'a.onnx')]
-    monkeypatch.setitem(sys.modules, 'synthetic', fake)
+    import models
+    monkeypatch.setitem(sys.modules, 'models.synthetic', fake)
+    monkeypatch.setattr(models, 'synthetic', fake, raising=False)
     assert dm.run_main(dm.main, ['--synthetic', '--dir', str(tmp_path / 'syn')]) == 0
     assert calls == [str(tmp_path / 'syn')]
     assert 'NOT trained' in capsys.readouterr().out

@@ -15,7 +15,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import human_parsing as hp
-import synthetic_parsing
+from models import synthetic_parsing
 
 COLORMAP_MAT = os.path.join(SHARED_DATA, 'models', 'human_colormap.mat')
 LIP_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434])

@@ -19,7 +19,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import openpose
-import openpose_caffe
+from models import openpose_caffe
 
 PROTOTXT = os.path.join(SHARED_DATA, 'models', 'openpose_pose_coco.prototxt')
 HAS_CAFFE = hasattr(cv.dnn, 'readNetFromCaffe')
