@@ -366,22 +366,28 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise common.UsageError('%s (see --help)' % message)
 
 
-def main(argv=None):
+def build_parser():
     parser = _ArgumentParser(
         description='Parse a person into the 20 LIP classes with LIP JPPNet (OpenCV dnn) and write the '
-                    'colour parsing.', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--input', '-i', required=True, help='photo of a person')
-    parser.add_argument('--model', '-m', help='TensorFlow graph (default: %s in the models directory)'
-                                              % MODEL_NAME)
-    parser.add_argument('--output', '-o', default='parsing.png', help='colour parsing to write')
+                    'colour parsing. Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
+    parser.add_argument('-i', '--input', required=True, help='person photo')
+    parser.add_argument('-o', '--output', default='parsing.png', help='colour parsing to write (default: parsing.png)')
     parser.add_argument('--labels-out', help='also write the grey label map (pixel = label 0..19), PNG')
+    parser.add_argument('-m', '--model', help='TensorFlow graph (default: %s in the models directory)'
+                                              % MODEL_NAME)
     parser.add_argument('--colormap', help='LIP human_colormap.mat (default: the models directory, '
                                            'else the built-in copy)')
-    parser.add_argument('--backend', default='default', choices=list(common.BACKENDS))
-    parser.add_argument('--target', default='cpu', choices=list(common.TARGETS))
     parser.add_argument('--synthetic', action='store_true',
                         help='use the SYNTHETIC stand-in model (random weights: tests only, no real parsing)')
-    args = parser.parse_args(argv)
+    common.add_backend_arguments(parser)
+    common.add_verbosity_arguments(parser)
+    return parser
+
+
+def main(argv=None):
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
     if args.synthetic and args.model:
         raise common.UsageError('give either --model or --synthetic, not both')
     if args.labels_out and os.path.splitext(args.labels_out)[1].lower() not in LOSSLESS_LABEL_FORMATS:
@@ -395,7 +401,8 @@ def main(argv=None):
     image = common.read_image(args.input, 'input')
     colors = palette(args.colormap)
     model = synthetic_model_path() if args.synthetic else (args.model or common.find_model(MODEL_NAME))
-    net = JppNet(model, backend_id, target_id)
+    with common.SyntheticWarnings('parsing'):
+        net = JppNet(model, backend_id, target_id)
     labels = net.infer(image)
 
     common.write_image(args.output, colorize(labels, colors))
@@ -407,5 +414,10 @@ def main(argv=None):
     return 0
 
 
-if __name__ == '__main__':
+def cli():
+    """Console command `human-parsing`."""
     sys.exit(common.run_main(main))
+
+
+if __name__ == '__main__':
+    cli()

@@ -229,7 +229,8 @@ def test_share_links_become_direct_links():
 
 
 # ---------------------------------------------------------------------------- downloads
-def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys):
+def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys, caplog):
+    caplog.set_level('INFO')
     payload = payload_of(3 * (1 << 20) + 123)
     server.files['tiny.bin'] = payload
     entry = make_entry('tiny.bin', payload)
@@ -238,7 +239,7 @@ def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys
     assert (tmp_path / 'tiny.bin').read_bytes() == payload
     assert os.listdir(tmp_path) == ['tiny.bin']      # no .part left
     err = capsys.readouterr().err
-    assert 'tiny.bin: 100%' in err and 'saved and verified' in err
+    assert 'tiny.bin: 100%' in err and 'saved and verified' in caplog.text
     assert len(err.splitlines()) <= 8                # not a line per chunk on a non-terminal
 
 
@@ -348,28 +349,31 @@ def test_wrong_length_and_web_pages_are_refused_before_downloading(server, tmp_p
     assert os.listdir(tmp_path) == []
 
 
-def test_next_mirror_is_tried_after_a_failure(server, tmp_path, capsys):
+def test_next_mirror_is_tried_after_a_failure(server, tmp_path, caplog):
+    caplog.set_level('DEBUG')
     payload = payload_of(4096, seed=7)
     server.files['good/m.bin'] = payload
     urls = [closed_port_url('m.bin'), server.url('missing/m.bin'), server.url('good/m.bin')]
     dm.download(make_entry('m.bin', payload), str(tmp_path), urls=urls, timeout=5)
     assert (tmp_path / 'm.bin').read_bytes() == payload
-    err = capsys.readouterr().err
+    err = caplog.text    # the sources tried are debugging details (-v)
     assert 'cannot connect' in err and 'HTTP 404' in err and 'trying the next source' in err
 
 
-def test_present_file_is_kept_and_wrong_file_fetched_again(server, tmp_path, capsys):
+def test_present_file_is_kept_and_wrong_file_fetched_again(server, tmp_path, caplog):
+    caplog.set_level('INFO')
     payload = payload_of(4096, seed=8)
     entry = make_entry('m.bin', payload)
     (tmp_path / 'm.bin').write_bytes(payload)
     dm.download(entry, str(tmp_path), urls=[closed_port_url('m.bin')], timeout=5)
-    assert 'already present' in capsys.readouterr().err
+    assert 'already present' in caplog.text
+    caplog.clear()
 
     (tmp_path / 'm.bin').write_bytes(payload[:-1] + b'!')
     server.files['m.bin'] = payload
     dm.download(entry, str(tmp_path), urls=[server.url('m.bin')], timeout=5)
     assert (tmp_path / 'm.bin').read_bytes() == payload
-    assert 'fetching it again' in capsys.readouterr().err
+    assert 'fetching it again' in caplog.text
 
 
 def test_local_mirror_by_file_url(tmp_path):
@@ -399,6 +403,24 @@ def test_cli_unreachable_source_is_one_clean_error(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
     assert len(errors) == 1 and url in errors[0] and 'cannot connect' in errors[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_failed_run_is_one_line_per_model_and_a_summary(tmp_path):
+    gmm_urls = [closed_port_url('a.onnx'), closed_port_url('b.onnx')]
+    args = ['cp_vton_gmm.onnx', 'cp_vton_tom.onnx', 'openpose_pose_coco.prototxt', '--dir', str(tmp_path),
+            '--timeout', '5', '--url', 'cp_vton_tom.onnx=' + closed_port_url('t.onnx'),
+            '--url', 'openpose_pose_coco.prototxt=' + closed_port_url('p.prototxt')]
+    args += ['--url=cp_vton_gmm.onnx=' + url for url in gmm_urls]
+    result = run_cli(*args)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 3
+    gmm_error = [line for line in errors if 'cp_vton_gmm.onnx' in line][0]
+    assert 'its 2 sources failed' in gmm_error and not any(url in gmm_error for url in gmm_urls)
+    assert '0 of 3 model(s) present' in result.stdout and '3 failed' in result.stdout
+    assert 'openpose_pose_coco.onnx' not in result.stdout + result.stderr    # no advice that cannot work
+    verbose = run_cli(*(args + ['-v']))
+    assert all(url in verbose.stderr for url in gmm_urls)
 
 
 def test_cli_checksum_mismatch_exits_1_and_leaves_nothing(server, tmp_path):
@@ -511,7 +533,7 @@ def test_wheel_is_fetched_with_pip_download(tmp_path):
     entry = wheel_entry(payload, requirement='fakepose==1.0', member='fakepose/pose_landmark_full.tflite')
     path = dm.fetch_from_wheel(entry, str(out), pip_args=['--no-index', '--find-links', str(links)])
     assert open(path, 'rb').read() == payload
-    assert os.listdir(out / '.cache') == ['fakepose-1.0-py3-none-any.whl']
+    assert os.listdir(out) == ['pose_landmark_full.tflite']    # no copy of the wheel is kept
 
     with pytest.raises(dm.DownloadError, match='pip download fakepose==2.0 failed'):
         dm.fetch_from_wheel(wheel_entry(payload, requirement='fakepose==2.0'), str(tmp_path / 'other'),
