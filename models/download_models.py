@@ -354,7 +354,7 @@ def download(entry, directory, urls=None, progress=None, timeout=DEFAULT_TIMEOUT
     reasons = [failure[len(url) + 2:] if failure.startswith(url + ': ') else failure
                for url, failure in zip(urls, failures)]
     raise DownloadError('cannot download %s: its %d sources failed (%s)%s; -v lists the URLs'
-                        % (name, len(failures), '; '.join(reasons), kept))
+                        % (name, len(failures), '; '.join(dict.fromkeys(reasons)), kept))
 
 
 def _accept(entry, part, path):
