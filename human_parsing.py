@@ -183,6 +183,14 @@ def write_parsing(path, labels, form='palette', palette_rgb=None):
 
 
 # ---------------------------------------------------------------------------- score merge
+# Scores are resized with cv.resize (a fast approximation of the reference maths below) and every pixel
+# whose two best classes are closer than the approximation's error bound is recomputed with the reference
+# maths, so the labels are exactly those of the reference, at cv.resize speed.
+_UNIT_ROUNDOFF = 2.0 ** -24            # float32
+STRIP_PIXELS = 1 << 20                  # output pixels per strip: bounded memory on big photos
+EXACT_CHUNK = 1 << 15                   # pixels per chunk of the exact recomputation
+
+
 @functools.lru_cache(maxsize=32)
 def _bilinear_taps(source_size, target_size):
     """Half-pixel-centred bilinear taps (as cv.resize INTER_LINEAR): first index, second index and
@@ -198,43 +206,148 @@ def _bilinear_taps(source_size, target_size):
     return first, second, weight
 
 
-def merge_flipped_scores(scores, scores_mirrored):
-    """Average (20, h, w) scores of an image with those of its mirror, flipped back with
-    left/right channels swapped."""
-    scores = np.asarray(scores, np.float32)
-    scores_mirrored = np.asarray(scores_mirrored, np.float32)
-    if scores.shape != scores_mirrored.shape or scores.ndim != 3 or scores.shape[0] != N_CLASSES:
-        raise ValueError('expected two (20, h, w) score maps, got %s and %s'
-                         % (scores.shape, scores_mirrored.shape))
-    return (scores + scores_mirrored[MIRROR_CHANNELS, :, ::-1]) * np.float32(0.5)
-
-
-def argmax_resized(scores, size):
-    """argmax over classes of (C, h, w) scores resized bilinearly to size = (width, height).
-
-    Works in strips of rows so a 12 MP photo needs tens of MB, not C x 12 MP floats."""
+def _check_size(size):
     width, height = int(size[0]), int(size[1])
     if width <= 0 or height <= 0:
         raise ValueError('size must be positive (width, height), got %s' % (size,))
-    channels, source_height, source_width = scores.shape
+    return width, height
+
+
+def _check_score_pair(scores, scores_mirrored):
+    scores = np.ascontiguousarray(scores, np.float32)
+    scores_mirrored = np.ascontiguousarray(scores_mirrored, np.float32)
+    if scores.shape != scores_mirrored.shape or scores.ndim != 3 or scores.shape[0] != N_CLASSES:
+        raise ValueError('expected two (20, h, w) score maps, got %s and %s'
+                         % (scores.shape, scores_mirrored.shape))
+    return scores, scores_mirrored
+
+
+def merge_flipped_scores(scores, scores_mirrored):
+    """Average (20, h, w) scores of an image with those of its mirror, flipped back with
+    left/right channels swapped."""
+    scores, scores_mirrored = _check_score_pair(scores, scores_mirrored)
+    return (scores + scores_mirrored[MIRROR_CHANNELS, :, ::-1]) * np.float32(0.5)
+
+
+def _exact_labels(corner_scores, rows, cols, source_size, size):
+    """Reference maths at the output pixels (rows, cols): the scores' bilinear resize to size =
+    (width, height), rows first then columns, in float32, and the first argmax over classes.
+    corner_scores(r, c) gives the (C, n) scores at source pixels (r, c)."""
+    row0, row1, row_weight = _bilinear_taps(source_size[0], size[1])
+    col0, col1, col_weight = _bilinear_taps(source_size[1], size[0])
+    r0, r1, wy = row0[rows], row1[rows], row_weight[rows]
+    c0, c1, wx = col0[cols], col1[cols], col_weight[cols]
+    left = corner_scores(r0, c0) * (1 - wy) + corner_scores(r1, c0) * wy
+    right = corner_scores(r0, c1) * (1 - wy) + corner_scores(r1, c1) * wy
+    return (left * (1 - wx) + right * wx).argmax(axis=0).astype(np.uint8)
+
+
+def _resized_argmax(items, size, corner_scores):
+    """argmax over classes of the sum of score items resized bilinearly to size = (width, height),
+    in strips of at most STRIP_PIXELS output pixels.
+
+    items: (scores (C, h, w) float32, channel order or None, mirrored) triples, at most one mirrored:
+    class c of the sum is scores[order[c]] of each item, flipped left/right when mirrored.
+    corner_scores(r, c) gives the (C, n) scores that the reference maths resize, at source pixels
+    (r, c): the labels equal _exact_labels at every pixel.
+    cv.resize differs from those maths by rounding only (float32 weights from float32 positions, at
+    most u * (h + w) off, and a few float32 roundings per pass), so where the two best classes of the
+    cv.resize result are further apart than twice a bound on that difference the argmax is the same;
+    the other pixels (near ties, and all of them when a score is not finite) are recomputed with
+    _exact_labels."""
+    width, height = size
+    channels, source_height, source_width = items[0][0].shape
     row0, row1, row_weight = _bilinear_taps(source_height, height)
-    col0, col1, col_weight = _bilinear_taps(source_width, width)
+    # a small output: resize each item, then add (less work than adding at the source's size)
+    resize_first = width * height <= source_height * source_width
+    # at most 2^-24 * (4 (h + w) + 70) * max |score| in theory; 4x that, for safety
+    relative_error = _UNIT_ROUNDOFF * (16 * (source_height + source_width) + 512)
     labels = np.empty((height, width), np.uint8)
-    rows_per_strip = max(1, (1 << 22) // (channels * width))
+    rows_per_strip = height if height * width <= STRIP_PIXELS else max(1, STRIP_PIXELS // width)
     for top in range(0, height, rows_per_strip):
-        rows = slice(top, min(top + rows_per_strip, height))
-        wy = row_weight[rows][None, :, None]
-        vertical = scores[:, row0[rows], :] * (1 - wy) + scores[:, row1[rows], :] * wy
-        wx = col_weight[None, None, :]
-        resized = vertical[:, :, col0] * (1 - wx) + vertical[:, :, col1] * wx
-        labels[rows] = resized.argmax(axis=0)
+        bottom = min(top + rows_per_strip, height)
+        whole = top == 0 and bottom == height
+        lo, hi = (0, source_height) if whole else (int(row0[top]), int(row1[bottom - 1]) + 1)
+        shape = (bottom - top, width)
+        resized, other, best, smaller = (np.empty(shape, np.float32) for _ in range(4))
+        runner_up = np.full(shape, -np.inf, np.float32)
+        strip = np.zeros(shape, np.uint8)
+        window, flipped = (np.empty((hi - lo, source_width), np.float32) for _ in range(2))
+        if not whole:
+            horizontal = np.empty((hi - lo, width), np.float32)
+            first, second = row0[top:bottom] - lo, row1[top:bottom] - lo
+            weight = row_weight[top:bottom, None]
+        magnitude = 0.0
+        for c in range(channels):
+            if whole and resize_first:
+                for k, (scores, order, mirrored) in enumerate(items):
+                    plane = scores[c if order is None else order[c]]
+                    magnitude = max(magnitude, cv.norm(plane, cv.NORM_INF))
+                    out = resized if k == 0 else other
+                    cv.resize(plane, (width, height), dst=out, interpolation=cv.INTER_LINEAR)
+                    if mirrored:
+                        cv.flip(out, 1, dst=out)
+                    if k:
+                        cv.add(resized, out, dst=resized)
+            else:  # add at the source's size (exact float32 sums), then resize
+                merged = None
+                for scores, order, mirrored in items:
+                    plane = scores[c if order is None else order[c], lo:hi]
+                    magnitude = max(magnitude, cv.norm(plane, cv.NORM_INF))
+                    if mirrored:
+                        plane = cv.flip(plane, 1, dst=flipped)
+                    merged = plane if merged is None else cv.add(merged, plane, dst=window)
+                if whole:
+                    cv.resize(merged, (width, height), dst=resized, interpolation=cv.INTER_LINEAR)
+                else:  # columns with cv.resize (rows kept as they are), rows with the strip's own taps
+                    cv.resize(merged, (width, hi - lo), dst=horizontal, interpolation=cv.INTER_LINEAR)
+                    np.multiply(horizontal[first], 1 - weight, out=resized)
+                    resized += horizontal[second] * weight
+            if c == 0:
+                best[...] = resized
+                continue
+            cv.max(strip, cv.bitwise_and(cv.compare(resized, best, cv.CMP_GT), c), dst=strip)
+            cv.min(best, resized, dst=smaller)
+            cv.max(runner_up, smaller, dst=runner_up)
+            cv.max(best, resized, dst=best)
+        if np.isfinite(magnitude) and magnitude < 1e30:
+            tolerance = 2 * (relative_error * magnitude + 1e-30)
+            near_tie = np.flatnonzero(~(best - runner_up > tolerance))
+        else:
+            near_tie = np.arange(strip.size)
+        for start in range(0, near_tie.size, EXACT_CHUNK):
+            index = near_tie[start:start + EXACT_CHUNK]
+            strip.flat[index] = _exact_labels(corner_scores, top + index // width, index % width,
+                                              (source_height, source_width), size)
+        labels[top:bottom] = strip
     return labels
+
+
+def argmax_resized(scores, size):
+    """argmax over classes of (C, h, w) scores resized bilinearly (half-pixel centres, as cv.resize
+    INTER_LINEAR) to size = (width, height); exactly the float32 maths of _exact_labels.
+
+    Works in strips of rows so a 12 MP photo needs tens of MB, not C x 12 MP floats."""
+    width, height = _check_size(size)
+    scores = np.ascontiguousarray(scores, np.float32)
+    return _resized_argmax([(scores, None, False)], (width, height), lambda r, c: scores[:, r, c])
 
 
 def merge_flipped(scores, scores_mirrored, size):
     """LIP labels (height, width) uint8 from the (20, h, w) scores of an image and of its mirror;
-    size = (width, height) of the output, as OpenCV orders it."""
-    return argmax_resized(merge_flipped_scores(scores, scores_mirrored), size)
+    size = (width, height) of the output, as OpenCV orders it. Equal to
+    argmax_resized(merge_flipped_scores(scores, scores_mirrored), size), without the full-size merge."""
+    width, height = _check_size(size)
+    scores, scores_mirrored = _check_score_pair(scores, scores_mirrored)
+    source_width = scores.shape[2]
+
+    def merged_corners(r, c):  # the float32 average, as merge_flipped_scores gives it
+        return (scores[:, r, c] + scores_mirrored[MIRROR_CHANNELS[:, None], r, source_width - 1 - c]) \
+            * np.float32(0.5)
+
+    # the sum, not the average, is resized: halving is exact and changes no argmax, nor any near tie
+    return _resized_argmax([(scores, None, False), (scores_mirrored, MIRROR_CHANNELS, True)],
+                           (width, height), merged_corners)
 
 
 # ---------------------------------------------------------------------------- network
