@@ -237,9 +237,10 @@ def _exact_labels(corner_scores, rows, cols, source_size, size):
     col0, col1, col_weight = _bilinear_taps(source_size[1], size[0])
     r0, r1, wy = row0[rows], row1[rows], row_weight[rows]
     c0, c1, wx = col0[cols], col1[cols], col_weight[cols]
-    left = corner_scores(r0, c0) * (1 - wy) + corner_scores(r1, c0) * wy
-    right = corner_scores(r0, c1) * (1 - wy) + corner_scores(r1, c1) * wy
-    return (left * (1 - wx) + right * wx).argmax(axis=0).astype(np.uint8)
+    with np.errstate(invalid='ignore', over='ignore'):  # inf * 0: NaN, which argmax takes, as before
+        left = corner_scores(r0, c0) * (1 - wy) + corner_scores(r1, c0) * wy
+        right = corner_scores(r0, c1) * (1 - wy) + corner_scores(r1, c1) * wy
+        return (left * (1 - wx) + right * wx).argmax(axis=0).astype(np.uint8)
 
 
 def _resized_argmax(items, size, corner_scores):
@@ -272,6 +273,7 @@ def _resized_argmax(items, size, corner_scores):
         resized, other, best, smaller = (np.empty(shape, np.float32) for _ in range(4))
         runner_up = np.full(shape, -np.inf, np.float32)
         strip = np.zeros(shape, np.uint8)
+        greater = np.empty(shape, bool)
         window, flipped = (np.empty((hi - lo, source_width), np.float32) for _ in range(2))
         if not whole:
             horizontal = np.empty((hi - lo, width), np.float32)
@@ -287,8 +289,8 @@ def _resized_argmax(items, size, corner_scores):
                     cv.resize(plane, (width, height), dst=out, interpolation=cv.INTER_LINEAR)
                     if mirrored:
                         cv.flip(out, 1, dst=out)
-                    if k:
-                        cv.add(resized, out, dst=resized)
+                    if k:  # NumPy for the arithmetic: OpenCV takes an array of <= 4 numbers for a Scalar
+                        np.add(resized, out, out=resized)
             else:  # add at the source's size (exact float32 sums), then resize
                 merged = None
                 for scores, order, mirrored in items:
@@ -296,7 +298,7 @@ def _resized_argmax(items, size, corner_scores):
                     magnitude = max(magnitude, cv.norm(plane, cv.NORM_INF))
                     if mirrored:
                         plane = cv.flip(plane, 1, dst=flipped)
-                    merged = plane if merged is None else cv.add(merged, plane, dst=window)
+                    merged = plane if merged is None else np.add(merged, plane, out=window)
                 if whole:
                     cv.resize(merged, (width, height), dst=resized, interpolation=cv.INTER_LINEAR)
                 else:  # columns with cv.resize (rows kept as they are), rows with the strip's own taps
@@ -306,10 +308,11 @@ def _resized_argmax(items, size, corner_scores):
             if c == 0:
                 best[...] = resized
                 continue
-            cv.max(strip, cv.bitwise_and(cv.compare(resized, best, cv.CMP_GT), c), dst=strip)
-            cv.min(best, resized, dst=smaller)
-            cv.max(runner_up, smaller, dst=runner_up)
-            cv.max(best, resized, dst=best)
+            np.greater(resized, best, out=greater)
+            np.copyto(strip, c, where=greater)
+            np.minimum(best, resized, out=smaller)
+            np.maximum(runner_up, smaller, out=runner_up)
+            np.maximum(best, resized, out=best)
         if np.isfinite(magnitude) and magnitude < 1e30:
             tolerance = 2 * (relative_error * magnitude + 1e-30)
             near_tie = np.flatnonzero(~(best - runner_up > tolerance))
