@@ -229,6 +229,33 @@ def merge_flipped_scores(scores, scores_mirrored):
     return (scores + scores_mirrored[MIRROR_CHANNELS, :, ::-1]) * np.float32(0.5)
 
 
+@functools.lru_cache(maxsize=32)
+def _resize_weight_error(source_size, size):
+    """How far the weights of cv.resize (INTER_LINEAR, float32, (h, w) -> size = (width, height)) are
+    from the exact bilinear weights: (rows, columns), each the largest sum over source lines of
+    |cv.resize's weight - exact weight| for an output line. Measured, not assumed: cv.resize maps
+    one-hot patterns onto its own weights, and patterns of period 4 keep apart the weights of sources
+    less than 4 lines apart. Every output pixel is compared, so no row or tile can differ unseen."""
+    height, width = source_size
+    out_width, out_height = size
+    errors = []
+    for axis, n, m in ((0, height, out_height), (1, width, out_width)):
+        position = np.clip((np.arange(m) + 0.5) * (n / m) - 0.5, 0, n - 1)
+        first = np.floor(position).astype(np.intp)
+        second = np.minimum(first + 1, n - 1)
+        weight = position - first
+        total = np.zeros(m if axis == 0 else (1, m))
+        for k in range(4):
+            exact = np.where(first % 4 == k, 1 - weight, 0) + np.where(second % 4 == k, weight, 0)
+            pattern = (np.arange(n) % 4 == k).astype(np.float32)
+            probe = np.ascontiguousarray(np.broadcast_to(pattern[:, None] if axis == 0 else pattern, source_size))
+            measured = cv.resize(probe, size, interpolation=cv.INTER_LINEAR).astype(np.float64)
+            difference = np.abs(measured - (exact[:, None] if axis == 0 else exact[None, :]))
+            total = total + (difference.max(axis=1) if axis == 0 else difference.max(axis=0, keepdims=True))
+        errors.append(float(np.max(total)))
+    return tuple(errors)
+
+
 def _exact_labels(corner_scores, rows, cols, source_size, size):
     """Reference maths at the output pixels (rows, cols): the scores' bilinear resize to size =
     (width, height), rows first then columns, in float32, and the first argmax over classes.
@@ -251,18 +278,18 @@ def _resized_argmax(items, size, corner_scores):
     class c of the sum is scores[order[c]] of each item, flipped left/right when mirrored.
     corner_scores(r, c) gives the (C, n) scores that the reference maths resize, at source pixels
     (r, c): the labels equal _exact_labels at every pixel.
-    cv.resize differs from those maths by rounding only (float32 weights from float32 positions, at
-    most u * (h + w) off, and a few float32 roundings per pass), so where the two best classes of the
-    cv.resize result are further apart than twice a bound on that difference the argmax is the same;
-    the other pixels (near ties, and all of them when a score is not finite) are recomputed with
-    _exact_labels."""
+    cv.resize differs from those maths by its weights (measured by _resize_weight_error) and a few
+    float32 roundings per pass, so where the two best classes of the cv.resize result are further
+    apart than twice a bound on that difference the argmax is the same; the other pixels (near ties,
+    and all of them when a score is not finite) are recomputed with _exact_labels."""
     width, height = size
     channels, source_height, source_width = items[0][0].shape
     row0, row1, row_weight = _bilinear_taps(source_height, height)
     # a small output: resize each item, then add (less work than adding at the source's size)
     resize_first = width * height <= source_height * source_width
-    # at most 2^-24 * (4 (h + w) + 70) * max |score| in theory; 4x that, for safety
-    relative_error = _UNIT_ROUNDOFF * (16 * (source_height + source_width) + 512)
+    # |cv.resize - exact| <= (row + column weight error + 10 u) * max |score| per item; the reference
+    # maths are within 12 u of exact, the sum adds 1 u: twice the total, for safety
+    slack = 256 * _UNIT_ROUNDOFF
     labels = np.empty((height, width), np.uint8)
     rows_per_strip = height if height * width <= STRIP_PIXELS else max(1, STRIP_PIXELS // width)
     for top in range(0, height, rows_per_strip):
@@ -279,6 +306,13 @@ def _resized_argmax(items, size, corner_scores):
             horizontal = np.empty((hi - lo, width), np.float32)
             first, second = row0[top:bottom] - lo, row1[top:bottom] - lo
             weight = row_weight[top:bottom, None]
+        if whole:
+            weight_error = sum(_resize_weight_error((source_height, source_width), size))
+        else:  # the rows are NumPy's (the reference's float32 weights); the columns cv.resize's, whose
+            # weights do not depend on the number of rows: measured on a few
+            probe_rows = min(hi - lo, 16)
+            weight_error = sum(_resize_weight_error((probe_rows, source_width), (width, probe_rows)))
+        relative_error = 8 * weight_error + slack
         magnitude = 0.0
         for c in range(channels):
             if whole and resize_first:

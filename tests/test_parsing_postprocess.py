@@ -110,21 +110,37 @@ def test_single_map_argmax_resized_matches_the_reference():
 
 
 def test_cv_resize_stays_within_the_assumed_error_bound():
-    """The fast path trusts cv.resize to differ from exact bilinear maths by rounding only; check that
-    the installed OpenCV does so well inside the bound the code uses."""
+    """The fast path trusts cv.resize to differ from exact bilinear maths by its weights, as
+    _resize_weight_error measures them, plus a few roundings: check that on data, with a quarter of
+    the slack the code allows."""
     rng = np.random.default_rng(5)
-    for source, size in (((384, 384), (192, 256)), ((384, 384), (531, 707)), ((384, 384), (100, 77))):
+    for source, size in (((384, 384), (192, 256)), ((384, 384), (531, 707)), ((384, 384), (100, 77)),
+                         ((48, 40), (150, 211)), ((7, 384), (192, 7))):
         plane = (rng.standard_normal(source) * 20).astype(np.float32)
-        row0, row1, wy = (a.astype(np.float64) if a.dtype != np.intp else a
-                          for a in reference_taps(source[0], size[1]))
-        col0, col1, wx = (a.astype(np.float64) if a.dtype != np.intp else a
-                          for a in reference_taps(source[1], size[0]))
-        exact_position_y = np.clip((np.arange(size[1]) + 0.5) * source[0] / size[1] - 0.5, 0, source[0] - 1)
-        exact_position_x = np.clip((np.arange(size[0]) + 0.5) * source[1] / size[0] - 0.5, 0, source[1] - 1)
-        wy, wx = exact_position_y - row0, exact_position_x - col0
+        row0, row1, _ = reference_taps(source[0], size[1])
+        col0, col1, _ = reference_taps(source[1], size[0])
+        wy = np.clip((np.arange(size[1]) + 0.5) * source[0] / size[1] - 0.5, 0, source[0] - 1) - row0
+        wx = np.clip((np.arange(size[0]) + 0.5) * source[1] / size[0] - 0.5, 0, source[1] - 1) - col0
         p = plane.astype(np.float64)
         vertical = p[row0] * (1 - wy)[:, None] + p[row1] * wy[:, None]
         exact = vertical[:, col0] * (1 - wx) + vertical[:, col1] * wx
         error = np.abs(cv.resize(plane, size, interpolation=cv.INTER_LINEAR) - exact).max()
-        bound = 2.0 ** -24 * (4 * sum(source) + 70) * np.abs(plane).max()  # 1/4 of what the code allows
+        weight_error = sum(hp._resize_weight_error(source, size))
+        assert weight_error < 1e-6
+        bound = (weight_error + 64 * 2.0 ** -24) * np.abs(plane).max()
         assert error <= bound, (source, size, error, bound)
+
+
+def test_weight_error_sees_a_wrong_resize(monkeypatch):
+    """The measurement is not blind: a resize with shifted weights is caught."""
+    real_resize = cv.resize
+
+    def shifted(image, size, interpolation=None):
+        out = real_resize(image, size, interpolation=interpolation)
+        return out * np.float32(0.999)
+    monkeypatch.setattr(hp.cv, 'resize', shifted)
+    hp._resize_weight_error.cache_clear()
+    try:
+        assert min(hp._resize_weight_error((384, 384), (192, 256))) > 1e-4
+    finally:
+        hp._resize_weight_error.cache_clear()
