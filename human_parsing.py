@@ -272,7 +272,8 @@ def _exact_labels(corner_scores, rows, cols, source_size, size):
 
 def _resized_argmax(items, size, corner_scores):
     """argmax over classes of the sum of score items resized bilinearly to size = (width, height),
-    in strips of at most STRIP_PIXELS output pixels.
+    in strips of at most STRIP_PIXELS output pixels. The items are added at the source's size (exact
+    float32 sums, as the reference does), then resized with cv.resize.
 
     items: (scores (C, h, w) float32, channel order or None, mirrored) triples, at most one mirrored:
     class c of the sum is scores[order[c]] of each item, flipped left/right when mirrored.
@@ -285,10 +286,8 @@ def _resized_argmax(items, size, corner_scores):
     width, height = size
     channels, source_height, source_width = items[0][0].shape
     row0, row1, row_weight = _bilinear_taps(source_height, height)
-    # a small output: resize each item, then add (less work than adding at the source's size)
-    resize_first = width * height <= source_height * source_width
-    # |cv.resize - exact| <= (row + column weight error + 10 u) * max |score| per item; the reference
-    # maths are within 12 u of exact, the sum adds 1 u: twice the total, for safety
+    # |cv.resize - exact| <= (row + column weight error + 10 u) * max |sum of the items|; the reference
+    # maths are within 12 u of exact: the bound below is more than twice the total, for safety
     slack = 256 * _UNIT_ROUNDOFF
     labels = np.empty((height, width), np.uint8)
     rows_per_strip = height if height * width <= STRIP_PIXELS else max(1, STRIP_PIXELS // width)
@@ -297,48 +296,38 @@ def _resized_argmax(items, size, corner_scores):
         whole = top == 0 and bottom == height
         lo, hi = (0, source_height) if whole else (int(row0[top]), int(row1[bottom - 1]) + 1)
         shape = (bottom - top, width)
-        resized, other, best, smaller = (np.empty(shape, np.float32) for _ in range(4))
+        resized, best, smaller = (np.empty(shape, np.float32) for _ in range(3))
         runner_up = np.full(shape, -np.inf, np.float32)
         strip = np.zeros(shape, np.uint8)
         greater = np.empty(shape, bool)
         window, flipped = (np.empty((hi - lo, source_width), np.float32) for _ in range(2))
-        if not whole:
+        if whole:
+            weight_error = sum(_resize_weight_error((source_height, source_width), size))
+        else:
             horizontal = np.empty((hi - lo, width), np.float32)
             first, second = row0[top:bottom] - lo, row1[top:bottom] - lo
             weight = row_weight[top:bottom, None]
-        if whole:
-            weight_error = sum(_resize_weight_error((source_height, source_width), size))
-        else:  # the rows are NumPy's (the reference's float32 weights); the columns cv.resize's, whose
+            # the rows are NumPy's (the reference's float32 weights); the columns cv.resize's, whose
             # weights do not depend on the number of rows: measured on a few
             probe_rows = min(hi - lo, 16)
             weight_error = sum(_resize_weight_error((probe_rows, source_width), (width, probe_rows)))
         relative_error = 8 * weight_error + slack
         magnitude = 0.0
         for c in range(channels):
-            if whole and resize_first:
-                for k, (scores, order, mirrored) in enumerate(items):
-                    plane = scores[c if order is None else order[c]]
-                    magnitude = max(magnitude, cv.norm(plane, cv.NORM_INF))
-                    out = resized if k == 0 else other
-                    cv.resize(plane, (width, height), dst=out, interpolation=cv.INTER_LINEAR)
-                    if mirrored:
-                        cv.flip(out, 1, dst=out)
-                    if k:  # NumPy for the arithmetic: OpenCV takes an array of <= 4 numbers for a Scalar
-                        np.add(resized, out, out=resized)
-            else:  # add at the source's size (exact float32 sums), then resize
-                merged = None
-                for scores, order, mirrored in items:
-                    plane = scores[c if order is None else order[c], lo:hi]
-                    magnitude = max(magnitude, cv.norm(plane, cv.NORM_INF))
-                    if mirrored:
-                        plane = cv.flip(plane, 1, dst=flipped)
-                    merged = plane if merged is None else np.add(merged, plane, out=window)
-                if whole:
-                    cv.resize(merged, (width, height), dst=resized, interpolation=cv.INTER_LINEAR)
-                else:  # columns with cv.resize (rows kept as they are), rows with the strip's own taps
-                    cv.resize(merged, (width, hi - lo), dst=horizontal, interpolation=cv.INTER_LINEAR)
-                    np.multiply(horizontal[first], 1 - weight, out=resized)
-                    resized += horizontal[second] * weight
+            merged = None  # the items' sum at the source's size: exact float32 additions, as before
+            for scores, order, mirrored in items:
+                plane = scores[c if order is None else order[c], lo:hi]
+                if mirrored:
+                    plane = cv.flip(plane, 1, dst=flipped)
+                # NumPy for the arithmetic: OpenCV takes an array of <= 4 numbers for a Scalar
+                merged = plane if merged is None else np.add(merged, plane, out=window)
+            magnitude = max(magnitude, cv.norm(merged, cv.NORM_INF))
+            if whole:
+                cv.resize(merged, (width, height), dst=resized, interpolation=cv.INTER_LINEAR)
+            else:  # columns with cv.resize (rows kept as they are), rows with the strip's own taps
+                cv.resize(merged, (width, hi - lo), dst=horizontal, interpolation=cv.INTER_LINEAR)
+                np.multiply(horizontal[first], 1 - weight, out=resized)
+                resized += horizontal[second] * weight
             if c == 0:
                 best[...] = resized
                 continue
