@@ -34,14 +34,18 @@ CLOTH = os.path.join(SHARED, 'viton', 'cloth', '000001_1.jpg')
 BUSY_LOOP = 'while True: pass'
 
 
-def timings(fn, repeat):
+def timings(fn, repeat, cpu=False):
+    """Median and 95th percentile of the wall time in ms (and, with cpu, the median CPU time of this
+    thread: what the call costs, whatever else the machine runs)."""
     fn()
-    times = np.empty(repeat)
+    times, cpu_times = np.empty(repeat), np.empty(repeat)
     for i in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         fn()
+        cpu_times[i] = time.thread_time() - start_cpu
         times[i] = time.perf_counter() - start
-    return 1e3 * np.median(times), 1e3 * np.percentile(times, 95)
+    result = (1e3 * np.median(times), 1e3 * np.percentile(times, 95))
+    return result + (1e3 * np.median(cpu_times),) if cpu else result
 
 
 class CpuLoad:
@@ -194,23 +198,28 @@ def main():
     cold, warm = load_times(gmm, tom, args.load_runs)
     model = vto.CpVton(gmm, tom)
     stages, networks = stage_functions(model, parsing)
-    idle = [timings(fn, args.repeat) for _, _, fn in stages]
+    idle = [timings(fn, args.repeat, cpu=True) for _, _, fn in stages]
     loaded = None
     if args.load:
         with CpuLoad(args.load):
-            loaded = [timings(fn, args.repeat) for _, _, fn in stages]
+            loaded = [timings(fn, args.repeat, cpu=True) for _, _, fn in stages]
+    try:
+        print('load average after: %.2f %.2f %.2f' % os.getloadavg())
+    except OSError:
+        pass
 
-    head = '| stage | what | idle median | idle p95 |'
-    rule = '|---|---|---:|---:|'
+    head = '| stage | what | median | p95 | CPU |'
+    rule = '|---|---|---:|---:|---:|'
     if loaded:
-        head += ' %d busy processes: median | p95 |' % args.load
-        rule += '---:|---:|'
+        head += ' %d busy processes: median | p95 | CPU |' % args.load
+        rule += '---:|---:|---:|'
     print('\n' + head + '\n' + rule)
     for i, (name, what, _) in enumerate(stages):
-        row = '| %s | %s | %.2f ms | %.2f ms |' % (name, what, *idle[i])
+        row = '| %s | %s | %.2f ms | %.2f ms | %.2f ms |' % ((name, what) + idle[i])
         if loaded:
-            row += ' %.2f ms | %.2f ms |' % loaded[i]
+            row += ' %.2f ms | %.2f ms | %.2f ms |' % loaded[i]
         print(row)
+    print('(wall-clock median and 95th percentile; CPU: median CPU time of the calling thread)')
 
     print('\n| load / network | median | p95 |\n|---|---:|---:|')
     print('| `CpVton(gmm, tom)` cold (no GMM cache: parse, rewrite, write cache) | %.0f ms | %.0f ms |'
