@@ -90,11 +90,15 @@ def tps_grid(theta, height=HEIGHT, width=WIDTH, grid_size=GRID_SIZE):
     key = (height, width, grid_size)
     if key not in _TPS_CACHE:
         basis, control = _tps_basis(height, width, grid_size)
-        _TPS_CACHE[key] = (basis.astype(np.float32), control.astype(np.float32))
-    basis, control = _TPS_CACHE[key]
+        # stored (K, H*W): the product below then runs along contiguous rows
+        _TPS_CACHE[key] = (np.ascontiguousarray(basis.T, np.float32), control.astype(np.float32))
+    basis_t, control = _TPS_CACHE[key]
     theta = np.asarray(theta, np.float32).reshape(-1, 2, grid_size * grid_size)
     points = theta + control                                  # (N, 2, K)
-    grid = basis @ points.transpose(2, 0, 1).reshape(basis.shape[1], -1)  # (H*W, N*2)
+    # einsum without optimize never calls BLAS: a (H*W x K) @ (K x 2N) product is too small for a
+    # BLAS thread pool, which only adds a wait for its threads (milliseconds when the cores are busy)
+    grid = np.einsum('kp,kq->pq', basis_t, points.transpose(2, 0, 1).reshape(basis_t.shape[0], -1),
+                     optimize=False)                          # (H*W, N*2)
     return np.ascontiguousarray(grid.reshape(height, width, -1, 2).transpose(2, 0, 1, 3))
 
 
@@ -169,6 +173,22 @@ def resize_to_model(image, interpolation=None):
 
 
 # ---------------------------------------------------------------------------- GMM graph rewrite
+def _without_weights(model):
+    """A copy of the graph in which the large initializers keep their name, type and shape but not their
+    data: all that shape inference needs (small ones, such as Reshape targets, are kept whole), without
+    copying tens of MB of weights into and out of it."""
+    import onnx
+    light = onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
+    graph, source = light.graph, model.graph
+    for name in ('node', 'input', 'output', 'value_info'):
+        getattr(graph, name).extend(getattr(source, name))
+    for tensor in source.initializer:
+        if tensor.HasField('raw_data') and len(tensor.raw_data) > 1024:
+            tensor = onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+        graph.initializer.append(tensor)
+    return light
+
+
 def replace_correlation(model):
     """Rewrite CP-VTON's custom `Correlation` node(s) of an onnx.ModelProto into standard ONNX ops, in place.
 
@@ -182,7 +202,7 @@ def replace_correlation(model):
     positions = [i for i, node in enumerate(graph.node) if node.op_type == 'Correlation']
     if not positions:
         return 0
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = onnx.shape_inference.infer_shapes(_without_weights(model))
     shapes = {}
     for value in list(inferred.graph.value_info) + list(inferred.graph.input):
         dims = [d.dim_value if d.HasField('dim_value') else 0 for d in value.type.tensor_type.shape.dim]
@@ -215,15 +235,6 @@ def replace_correlation(model):
     return len(positions)
 
 
-def _onnx_inputs(model):
-    initializers = {t.name for t in model.graph.initializer}
-    result = {}
-    for value in model.graph.input:
-        if value.name not in initializers:
-            result[value.name] = [d.dim_value for d in value.type.tensor_type.shape.dim]
-    return result
-
-
 def _load_onnx(path, what):
     """onnx.load with clear errors (missing, truncated, not ONNX)."""
     import onnx
@@ -239,16 +250,191 @@ def _load_onnx(path, what):
     return model
 
 
-def load_gmm(path, engine=None):
-    """Read the GMM ONNX, rewrite its Correlation node to standard ops, return (cv.dnn.Net, is_synthetic)."""
-    model = _load_onnx(path, 'GMM')
-    inputs = _onnx_inputs(model)
+# ---------------------------------------------------------------------------- ONNX files without onnx
+# The protobuf wire format, read only as far as needed: the graph inputs and metadata of a 80 MB
+# model are found by jumping over the weights, so checking a model costs no parse (and no `import onnx`).
+def _varint(data, pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError('varint too long')
+
+
+def _protobuf_fields(data, start=0, end=None):
+    """(field number, value) of each field of the protobuf message data[start:end]: an int for
+    varints, a (begin, end) span for length-delimited fields, None for fixed-size ones."""
+    pos, end = start, len(data) if end is None else end
+    while pos < end:
+        key, pos = _varint(data, pos)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _varint(data, pos)
+        elif wire_type == 2:
+            length, pos = _varint(data, pos)
+            value, pos = (pos, pos + length), pos + length
+        elif wire_type in (1, 5):
+            value, pos = None, pos + (8 if wire_type == 1 else 4)
+        else:
+            raise ValueError('unsupported wire type %d' % wire_type)
+        if pos > end:
+            raise ValueError('field %d runs past the end of its message' % field)
+        yield field, value
+
+
+def _protobuf_string(data, span):
+    return bytes(data[span[0]:span[1]]).decode('utf-8', 'replace')
+
+
+def _value_info_dims(data, span):
+    """(name, dims) of an onnx ValueInfoProto: dims as dim_value, 0 where symbolic or unknown."""
+    name, dims = '', []
+    for field, value in _protobuf_fields(data, *span):
+        if field == 1:
+            name = _protobuf_string(data, value)
+        elif field == 2:                                        # TypeProto
+            for f_type, tensor in _protobuf_fields(data, *value):
+                if f_type != 1:                                 # tensor_type
+                    continue
+                for f_tensor, shape in _protobuf_fields(data, *tensor):
+                    if f_tensor != 2:                           # shape
+                        continue
+                    for f_shape, dim in _protobuf_fields(data, *shape):
+                        if f_shape == 1:                        # dim
+                            dims.append(next((v for f, v in _protobuf_fields(data, *dim)
+                                              if f == 1), 0))   # dim_value
+    return name, dims
+
+
+def onnx_summary(path, what):
+    """(inputs {name: dims} that are not initializers, metadata {key: value}) of an ONNX file, read
+    without parsing its weights. A missing file is a UsageError; a damaged one a RuntimeFailure."""
+    import mmap
+    if not os.path.isfile(path):
+        raise UsageError('%s model file not found: %s' % (what, path))
+    try:
+        with open(path, 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            inputs, initializers, metadata, has_graph = {}, set(), {}, False
+            for field, value in _protobuf_fields(data):
+                if field == 14:                                 # metadata_props
+                    entry = dict(_protobuf_fields(data, *value))
+                    metadata[_protobuf_string(data, entry.get(1, (0, 0)))] = \
+                        _protobuf_string(data, entry.get(2, (0, 0)))
+                elif field == 7:                                # graph
+                    for f_graph, item in _protobuf_fields(data, *value):
+                        if f_graph == 1:                        # node
+                            has_graph = True
+                        elif f_graph == 5:                      # initializer: TensorProto, name = 8
+                            initializers.update(_protobuf_string(data, v)
+                                                for f, v in _protobuf_fields(data, *item) if f == 8)
+                        elif f_graph == 11:                     # input
+                            name, dims = _value_info_dims(data, item)
+                            inputs[name] = dims
+    except (ValueError, IndexError, TypeError, OSError) as err:  # mmap of an empty file: ValueError
+        raise RuntimeFailure('%s model %s is not a valid ONNX file (truncated or damaged?): %s'
+                             % (what, path, err))
+    if not has_graph:
+        raise RuntimeFailure('%s model %s holds no graph (truncated or damaged?)' % (what, path))
+    return {k: v for k, v in inputs.items() if k not in initializers}, metadata
+
+
+# ---------------------------------------------------------------------------- GMM rewrite cache
+GMM_CACHE_FORMAT = 1  # part of every cache name: raise it when replace_correlation writes other graphs
+CACHE_ENV = 'OPENCV_TRYON_CACHE'
+
+
+def _sha256(path):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 22), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gmm_cache_dirs(path):
+    """Where the rewritten GMM of `path` is cached, in order: $OPENCV_TRYON_CACHE when set, else
+    .cache/ beside the model, then the user's cache directory (for a read-only models directory)."""
+    if os.environ.get(CACHE_ENV):
+        return [os.environ[CACHE_ENV]]
+    user = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return [os.path.join(os.path.dirname(os.path.abspath(path)), '.cache'),
+            os.path.join(user, 'opencv_tryon')]
+
+
+def _gmm_cache_name(path, size, digest):
+    """(prefix shared by every rewrite of this file name, name of the rewrite of this content)."""
+    prefix = os.path.splitext(os.path.basename(path))[0] + '.std'
+    return prefix, '%s%d.%d.%s.onnx' % (prefix, GMM_CACHE_FORMAT, size, digest)
+
+
+def _store_gmm_cache(path, prefix, name, data):
+    """Write the rewritten graph atomically into the first cache directory that takes it; drop the
+    older rewrites of the same file name there. Returns the cached path, or None (nothing writable)."""
+    for directory in gmm_cache_dirs(path):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            cached = common.write_bytes(os.path.join(directory, name), data)
+        except (OSError, UsageError):
+            continue
+        for old in os.listdir(directory):
+            if old.startswith(prefix) and old.endswith('.onnx') and old != name:
+                try:
+                    os.remove(os.path.join(directory, old))
+                except OSError:
+                    pass
+        return cached
+    return None
+
+
+
+def _is_synthetic(metadata):
+    return metadata.get(common.SYNTHETIC_KEY, '').lower() == 'true'
+
+
+def _check_gmm(path):
+    """The GMM file's metadata, once its inputs are known to be the GMM's."""
+    inputs, metadata = onnx_summary(path, 'GMM')
     if sorted(inputs) != sorted(GMM_INPUTS):
         raise RuntimeFailure('GMM model %s has inputs %s; expected %s (agnostic, cloth)'
                              % (path, ', '.join(sorted(inputs)), ', '.join(GMM_INPUTS)))
+    return metadata
+
+
+def load_gmm(path, engine=None, cache=True):
+    """Read the GMM ONNX with its Correlation node rewritten to standard ops; return (cv.dnn.Net,
+    is_synthetic).
+
+    The rewrite (onnx parse, shape inference, serialisation: seconds) is cached as an ONNX file
+    named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
+    source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten."""
+    metadata = _check_gmm(path)
+    if cache:
+        prefix, name = _gmm_cache_name(path, os.path.getsize(path), _sha256(path))
+        for directory in gmm_cache_dirs(path):
+            cached = os.path.join(directory, name)
+            if os.path.isfile(cached):
+                try:
+                    return _read_onnx_file(cached, engine), _is_synthetic(metadata)
+                except cv.error:
+                    pass  # damaged: rewritten below
+    model = _load_onnx(path, 'GMM')
     replace_correlation(model)
-    net = _read_onnx_buffer(model.SerializeToString(), engine)
-    return net, common.onnx_is_synthetic(model)
+    data = model.SerializeToString()
+    cached = _store_gmm_cache(path, prefix, name, data) if cache else None
+    net = _read_onnx_file(cached, engine) if cached else _read_onnx_buffer(data, engine)
+    return net, _is_synthetic(metadata)
+
+
+def _read_onnx_file(path, engine=None):
+    if engine is None:
+        return cv.dnn.readNetFromONNX(path)
+    return cv.dnn.readNetFromONNX(path, engine)
 
 
 def _read_onnx_buffer(buffer, engine=None):
@@ -274,18 +460,28 @@ class CpVton:
         self.head_lut[self.kept_labels] = True
 
     def _load(self, engine):
-        self.gmm, gmm_synthetic = load_gmm(self.gmm_path, engine)
-        tom_model = _load_onnx(self.tom_path, 'TOM')
-        tom_inputs = _onnx_inputs(tom_model)
+        from concurrent.futures import ThreadPoolExecutor
+        _check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported first, as before
+        tom_inputs, tom_metadata = onnx_summary(self.tom_path, 'TOM')
         if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([25], [0]):
             raise RuntimeFailure('TOM model %s has inputs %s; expected one input of 25 channels'
                                  % (self.tom_path, tom_inputs))
         self.tom_input = next(iter(tom_inputs))
-        self.tom = _read_onnx_buffer(tom_model.SerializeToString(), engine)
-        self.synthetic = gmm_synthetic or common.onnx_is_synthetic(tom_model)
+        # OpenCV reads the TOM while the GMM is hashed (both release the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tom = pool.submit(_read_onnx_file, self.tom_path, engine)
+            self.gmm, gmm_synthetic = load_gmm(self.gmm_path, engine)
+            try:
+                self.tom = tom.result()
+            except cv.error as err:
+                message = (err.err or str(err)).strip().splitlines()
+                raise RuntimeFailure('cannot load the TOM model %s: %s'
+                                     % (self.tom_path, message[-1] if message else 'unknown error'))
+        tom_synthetic = _is_synthetic(tom_metadata)
+        self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
             common.warn_synthetic(self.gmm_path, 'cloth warp')
-        if common.onnx_is_synthetic(tom_model):
+        if tom_synthetic:
             common.warn_synthetic(self.tom_path, 'try-on')
         self.engine = engine
 
