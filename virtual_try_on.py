@@ -705,8 +705,8 @@ def build_parser():
     parser.add_argument('-i', '--input', help='person photo')
     parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s) on a plain background, or folder(s) of them')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
-                                               'directory (created if missing) with several garments, a folder '
-                                               'or --dataroot')
+                                               'directory (created if missing) with several garments, a folder, '
+                                               'a path ending in / or --dataroot')
     parser.add_argument('--model-size', action='store_true',
                         help='write CP-VTON\'s 256x192 network output of the centre crop instead of the '
                              'full-resolution photo')
@@ -815,7 +815,7 @@ def main(argv=None):
     person = common.read_image(args.input, 'person photo')
     clothes = cloth_files(args.cloth)
     batch = (len(clothes) > 1 or any(os.path.isdir(path) for path in args.cloth)
-             or bool(args.output and os.path.isdir(args.output)))
+             or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
     if batch:  # -o is a directory; a bad garment is reported and skipped
         out_dir = args.output or '.'
         if os.path.exists(out_dir) and not os.path.isdir(out_dir):
