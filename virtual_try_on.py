@@ -26,7 +26,9 @@ from common import RuntimeFailure, UsageError
 
 log = logging.getLogger(__name__)
 
-HEIGHT, WIDTH = 256, 192  # CP-VTON's fine_height, fine_width
+GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
+# CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
+HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
@@ -703,7 +705,7 @@ def build_parser():
                     'dataset (--dataroot, --pairs). Exit status: 0 done, 1 runtime failure (or a bad pair or '
                     'garment skipped), 2 bad usage or input.')
     parser.add_argument('-i', '--input', help='person photo')
-    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s) on a plain background, or folder(s) of them')
+    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid over white); or folder(s) of them')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
                                                'directory (created if missing) with several garments, a folder, '
                                                'a path ending in / or --dataroot')
@@ -731,10 +733,8 @@ def build_parser():
     parser.add_argument('--synthetic', action='store_true',
                         help='use the synthetic seeded-random GMM, TOM and parsing models (built on first use) to '
                              'see the pipeline run without the published files; the output is NOT a try-on')
-    parser.add_argument('--backend', default='default', choices=sorted(common.BACKENDS),
-                        help='dnn backend (default: %(default)s)')
-    parser.add_argument('--target', default='cpu', choices=sorted(common.TARGETS),
-                        help='dnn target device (default: %(default)s)')
+    common.add_backend_arguments(parser)
+    common.add_verbosity_arguments(parser)
     return parser
 
 
@@ -747,25 +747,22 @@ def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
     --synthetic); pose and parsing only when the caller has no keypoints / labels."""
     model_dir = _synthetic_dir() if args.synthetic else None
     if args.synthetic:
-        sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-        import synthetic
-        print('note: --synthetic: GMM, TOM and parsing have seeded random weights; the output is NOT a try-on',
-              file=sys.stderr)
+        from models import synthetic
         synthetic.build_all(model_dir, openpose=False)
     verify = not args.synthetic  # the synthetic files share the published names, not their bytes
-    gmm = args.gmm or common.find_model('cp_vton_gmm.onnx', model_dir, verify=verify)
-    tom = args.tom or common.find_model('cp_vton_tom.onnx', model_dir, verify=verify)
-    cp_vton = CpVton(gmm, tom, backend, target)
-
-    pose = parsing = None
-    if need_pose:
-        import openpose
-        pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
-                                              config=args.pose_config)
-    if need_parsing:
-        import human_parsing
-        parsing_model = args.parsing_model or common.find_model('lip_jppnet_384.pb', model_dir, verify=verify)
-        parsing = human_parsing.JppNet(parsing_model, backend, target)
+    with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
+        gmm = args.gmm or common.find_model(GMM_FILE, model_dir, verify=verify)
+        tom = args.tom or common.find_model(TOM_FILE, model_dir, verify=verify)
+        cp_vton = CpVton(gmm, tom, backend, target)
+        pose = parsing = None
+        if need_pose:
+            import openpose
+            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
+                                                  config=args.pose_config)
+        if need_parsing:
+            import human_parsing
+            parsing_model = args.parsing_model or common.find_model('lip_jppnet_384.pb', model_dir, verify=verify)
+            parsing = human_parsing.JppNet(parsing_model, backend, target)
     return VirtualTryOn(cp_vton, pose, parsing)
 
 
@@ -778,7 +775,7 @@ def _make_directory(path):
 
 def dataset_main(args, backend, target, progress=None):
     """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
-    The progress line shows when this module's log shows info messages (progress=None), or as told."""
+    The progress line shows when this module's log shows info messages (not under -q), or as told."""
     if progress is None:
         progress = log.isEnabledFor(logging.INFO)
     if not (args.dataroot and args.pairs and args.output):
@@ -797,16 +794,14 @@ def dataset_main(args, backend, target, progress=None):
                                            progress)
     seconds = time.monotonic() - start
     log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written',
-                len(pairs), written, skipped, failed, seconds, written / seconds if seconds > 0 else 0.0)
+             len(pairs), written, skipped, failed, seconds, written / seconds if seconds > 0 else 0.0)
     return 1 if failed else 0
 
 
 def main(argv=None):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse printed its usage message
-        return exit_.code
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
     backend, target = common.backend_target(args.backend, args.target)
     if args.dataroot or args.pairs:
         return dataset_main(args, backend, target)
@@ -863,16 +858,10 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-class _LevelPrefix(logging.Formatter):
-    """'error: ...' / 'warning: ...' as the scripts print them; info messages bare."""
-
-    def format(self, record):
-        text = super().format(record)
-        return text if record.levelno < logging.WARNING else '%s: %s' % (record.levelname.lower(), text)
+def cli():
+    """Console command `virtual-try-on`."""
+    sys.exit(common.run_main(main))
 
 
 if __name__ == '__main__':
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(_LevelPrefix('%(message)s'))
-    logging.basicConfig(level=logging.INFO, handlers=[_handler])
-    sys.exit(common.run_main(main))
+    cli()

@@ -23,13 +23,12 @@ import cv2 as cv
 import numpy as np
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [REPO_DIR, os.path.join(REPO_DIR, 'models')]
+sys.path.insert(0, REPO_DIR)
 
-import download_models  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
-import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
+from models import download_models, synthetic  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 TEST = os.path.join(SHARED, 'viton', 'test')
@@ -207,6 +206,17 @@ def main():
         print('  %s: 1 garment %.0f / %.0f ms, 10 garments %.0f / %.0f ms, each extra garment %.1f / %.1f ms '
               '(GMM + TOM forward %+.1f / %+.1f ms)' % ((what,) + tuple(1e3 * t1) + tuple(1e3 * t10)
                                                        + tuple(1e3 * extra) + tuple(1e3 * (extra - gmm_tom))))
+        # the same, steadier on a shared machine: one garment on the analysis vs the two forwards alone,
+        # interleaved, median of the per-pair differences
+        analysis = chain.analyse(photo_)
+        pairs = []
+        for i in range(3 * runs):
+            start = clock()
+            chain.infer(analysis, clothes_[i % 10], full_resolution=full_resolution)
+            middle = clock()
+            forwards()
+            pairs.append((middle - start) - (clock() - middle))
+        print('    one garment minus GMM + TOM forward, %d interleaved pairs: %s' % (len(pairs), stats(pairs)))
     print('\npeak RSS of this process %.0f MiB' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 

@@ -19,7 +19,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import openpose
-import openpose_caffe
+from models import openpose_caffe
 
 PROTOTXT = os.path.join(SHARED_DATA, 'models', 'openpose_pose_coco.prototxt')
 HAS_CAFFE = hasattr(cv.dnn, 'readNetFromCaffe')
@@ -340,11 +340,11 @@ def test_openpose_input_geometry_is_bounded(synthetic_openpose):
 
 
 # ============================================================================ OpenPose class
-def test_openpose_synthetic_infer(synthetic_openpose, capsys):
+def test_openpose_synthetic_infer(synthetic_openpose):
     image = common.read_image(VITON_PERSONS[0])
-    pose = openpose.create_pose_estimator(synthetic_openpose['onnx'])
+    with pytest.warns(common.SyntheticModelWarning, match='SYNTHETIC'):
+        pose = openpose.create_pose_estimator(synthetic_openpose['onnx'])
     assert isinstance(pose, openpose.OpenPose)
-    assert 'SYNTHETIC' in capsys.readouterr().err
     pose.input_height = 96
     keypoints = pose.infer(image)
     assert keypoints.shape == (18, 3) and keypoints.dtype == np.float32

@@ -79,7 +79,14 @@ def test_synthetic_whole_chain_on_every_viton_pair(synthetic_models_home, tmp_pa
                      env=dict(os.environ, OPENCV_TRYON_MODELS=synthetic_models_home))
     assert result.returncode == 0, result.stderr
     assert 'BlazePose' in result.stderr and 'NOT a try-on' in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if 'SYNTHETIC' in line]
+    assert len(warnings) == 1 and all(name in warnings[0] for name in
+                                      ('cp_vton_gmm.onnx', 'cp_vton_tom.onnx', 'lip_jppnet_384.pb'))
     assert cv.imread(str(out)).shape == (256, 192, 3)
+    if pair == 0:     # -q: the notes go, the warning stays
+        quiet = run_cli('--synthetic', '-q', '-i', VITON_PERSONS[pair], '-c', VITON_CLOTHES[pair], '-o', out,
+                        env=dict(os.environ, OPENCV_TRYON_MODELS=synthetic_models_home))
+        assert quiet.returncode == 0 and quiet.stderr.splitlines() == warnings, quiet.stderr
 
 
 def test_chain_with_synthetic_openpose_and_named_backend(synthetic_dir, synthetic_models_home, tmp_path):
