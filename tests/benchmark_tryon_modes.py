@@ -126,7 +126,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--models', help='directory of the synthetic models (default: built in a temp dir)')
+    parser.add_argument('--threads', type=int, help='cv.setNumThreads (default: OpenCV\'s choice)')
     args = parser.parse_args()
+    if args.threads:
+        cv.setNumThreads(args.threads)
     directory = args.models or os.path.join(tempfile.gettempdir(), 'tryon_bench_models')
     if not args.models:
         synthetic.build_all(directory, openpose=False)
@@ -156,6 +159,9 @@ def main():
     print('  infer, --model-size       %s' % stats(small))
     print('  infer, full resolution    %s' % stats(full))
     print('  extra for full resolution %s' % stats(np.subtract(full, small)))
+    result = chain.infer(analysis, cloth)
+    for ext in ('.png', '.jpg'):   # writing the result: not part of the try-on, but a user waits for it
+        print('  encoding the result as %s  %s' % (ext, stats(timed(lambda: cv.imencode(ext, result), 3))))
     with tempfile.TemporaryDirectory() as tmp:
         paths = [os.path.join(tmp, name) for name in ('photo.png', 'labels.png', 'kp.json', 'cloth.png')]
         cv.imwrite(paths[0], photo)
