@@ -88,7 +88,7 @@ def find_model(name, directory=None, get_with=None, verify=True):
     directory = directory or models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
-        get_with = get_with or 'python3 models/download_models.py %s' % name
+        get_with = get_with or 'tryon-models %s (python3 models/download_models.py %s in a checkout)' % (name, name)
         raise UsageError('model file %s not found; get it with: %s (or pass its path, or --synthetic)'
                          % (path, get_with))
     if verify:
@@ -136,8 +136,8 @@ def verify_published(path):
     problem = verify_file(path, entry)
     if problem:
         raise RuntimeFailure('model file %s is not the published %s (%s): truncated or replaced? '
-                             'Fetch it again with: python3 models/download_models.py %s'
-                             % (path, entry['name'], problem, entry['name']))
+                             'Fetch it again with: tryon-models %s (python3 models/download_models.py %s in a checkout)'
+                             % (path, entry['name'], problem, entry['name'], entry['name']))
     try:
         with open(stamp, 'w') as f:
             f.write(signature + '\n')
