@@ -12,8 +12,10 @@ shape is blurred by Pillow's BILINEAR resize (pil_bilinear.py), the pose map is 
 drawing, the warp is PyTorch 0.4's grid_sample (bilinear, border padding, align_corners=True).
 """
 import argparse
+import logging
 import os
 import sys
+import time
 
 import cv2 as cv
 import numpy as np
@@ -21,6 +23,8 @@ import numpy as np
 import common
 import pil_bilinear
 from common import RuntimeFailure, UsageError
+
+log = logging.getLogger(__name__)
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
 # CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
@@ -32,6 +36,11 @@ KEPT_LABELS = (1, 2, 4, 13, 9, 12)
 GMM_INPUTS = ('input.1', 'input.18')  # agnostic (1, 22, 256, 192), cloth (1, 3, 256, 192)
 ANALYSIS_HEIGHT = 512  # the person crop is shrunk to at most this height for pose and parsing
 MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and of the cloth photo
+# full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms) and
+# the head classes it never touches (hat, hair, sunglasses, face)
+EDIT_LABELS = (5, 6, 7, 14, 15)
+HEAD_LABELS = (1, 2, 4, 13)
+FEATHER = 3  # soft edge of the pasted region, in photo pixels
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -534,6 +543,16 @@ class CpVton:
         agnostic = self.prepare_agnostic(labels, person, pose)
         return self.try_on(agnostic, self.warp_cloth(cloth, agnostic))
 
+    def render(self, agnostic, cloth):
+        """GMM and TOM for one garment, keeping what full-resolution compositing needs. cloth BGR uint8 of any
+        size -> (grid (1, 256, 192, 2), warped (1, 3, 256, 192), TOM's raw output (1, 4, 256, 192));
+        compose(tom_output, warped) is the 256x192 result of try_on(agnostic, warp_cloth(cloth, agnostic))."""
+        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
+        grid = tps_grid(self.predict_theta(cloth_tensor, agnostic))
+        warped = grid_sample(cloth_tensor, grid)
+        self.tom.setInput(np.concatenate([agnostic, warped], axis=1), self.tom_input)
+        return grid, warped, self.tom.forward()
+
 
 # ---------------------------------------------------------------------------- person analysis
 def has_torso(keypoints):
@@ -564,12 +583,126 @@ def labels_to_model(labels, box, photo_shape):
                      interpolation=cv.INTER_NEAREST)
 
 
+class PersonAnalysis:
+    """What the try-on needs of one person photo, computed once and reused for every garment.
+
+    photo: the photo as given (BGR uint8); box: its 256:192 centre crop (x, y, w, h); person: that crop at
+    256x192; labels: (256, 192) LIP classes; keypoints: (18, 3) in the 256x192 frame; agnostic:
+    CP-VTON's cloth-agnostic representation (1, 22, 256, 192)."""
+
+    def __init__(self, photo, box, person, labels, keypoints, agnostic):
+        self.photo, self.box, self.person = photo, box, person
+        self.labels, self.keypoints, self.agnostic = labels, keypoints, agnostic
+
+
+def cloth_mask(cloth, tolerance=16):
+    """(H, W) uint8 {0, 1} foreground of a garment photographed on a plain background: the pixels that differ
+    from the border's median colour by more than `tolerance` in a channel, with enclosed holes (a white
+    print on the garment) filled, since only background reachable from the border is background."""
+    border = np.concatenate([cloth[0], cloth[-1], cloth[:, 0], cloth[:, -1]])
+    background = np.median(border, axis=0).astype(np.int16)
+    differs = np.abs(cloth.astype(np.int16) - background).max(axis=2) > tolerance
+    outside = cv.copyMakeBorder((~differs).astype(np.uint8), 1, 1, 1, 1, cv.BORDER_CONSTANT, value=1)
+    cv.floodFill(outside, None, (0, 0), 2)
+    return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
+
+
+def edit_region(labels, warped_mask, composition_mask):
+    """(256, 192) bool: where the try-on may change the photo. The old upper garment and the arms (from the
+    parsing) and the area the new garment covers (warped-cloth mask times TOM's composition mask), never
+    the head."""
+    labels = np.asarray(labels)
+    covered = warped_mask * composition_mask > 0.5
+    return (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, HEAD_LABELS)
+
+
+def _upsample_matrix(left, top, size, model_size):
+    """warpAffine matrix (with WARP_INVERSE_MAP) from pixels of a crop of size (w, h), offset by (left, top),
+    to the model frame that cv.resize made of the crop (half-pixel centres, as resize_to_model)."""
+    (w, h), (model_w, model_h) = size, model_size
+    scale_x, scale_y = model_w / w, model_h / h
+    return np.array([[scale_x, 0, (left + 0.5) * scale_x - 0.5],
+                     [0, scale_y, (top + 0.5) * scale_y - 0.5]], np.float64)
+
+
+def _upsample(small, matrix, size):
+    return cv.warpAffine(small, matrix, size, flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP,
+                         borderMode=cv.BORDER_REPLICATE)
+
+
+def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather=FEATHER, strip_rows=512):
+    """Paste the try-on into the photo at its own resolution.
+
+    Inside `region` (256x192 bool, upsampled to the crop and given a soft edge of `feather` pixels), the
+    original cloth photo is sampled with the TPS grid upsampled to the crop's size, TOM's rendered person
+    and composition mask are upsampled, and the two are composed as CP-VTON composes them; elsewhere the
+    photo's pixels are returned unchanged. Works on the region's bounding box in strips of rows, so memory
+    stays bounded."""
+    x, y, w, h = box
+    result = photo.copy()
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if not len(rows):
+        return result
+    # the region's bounding box in the crop: its model pixels, one more on each side (linear upsampling
+    # reaches that far), and the soft edge
+    top = max(int(np.floor((rows[0] - 1) * h / HEIGHT)) - feather, 0)
+    bottom = min(int(np.ceil((rows[-1] + 2) * h / HEIGHT)) + feather, h)
+    left = max(int(np.floor((cols[0] - 1) * w / WIDTH)) - feather, 0)
+    right = min(int(np.ceil((cols[-1] + 2) * w / WIDTH)) + feather, w)
+    size = (right - left, bottom - top)
+    # the region at full resolution: linear upsampling thresholded at one half (a smooth outline, no
+    # model-pixel stairs), then a box blur: exactly 0 beyond `feather` pixels of it, so those stay untouched
+    inside = _upsample(region.astype(np.uint8) * np.uint8(255), _upsample_matrix(left, top, (w, h), (WIDTH, HEIGHT)), size)
+    inside = cv.threshold(inside, 127, 255, cv.THRESH_BINARY)[1]
+    alpha = cv.blur(inside, (2 * feather + 1, 2 * feather + 1), borderType=cv.BORDER_REPLICATE)
+    del inside
+
+    rendered = to_image(np.tanh(tom_output[0, :3]))  # as CpVton.compose saves it: BGR uint8
+    composition = (1 / (1 + np.exp(-tom_output[0, 3]))).astype(np.float32)
+    # the cloth at the crop's scale at most (the model frame shows cloth and person at one scale), so that
+    # sampling it does not alias
+    cloth_h, cloth_w = cloth.shape[:2]
+    if cloth_h > h or cloth_w > w:
+        cloth = cv.resize(cloth, (min(cloth_w, w), min(cloth_h, h)), interpolation=cv.INTER_AREA)
+        cloth_h, cloth_w = cloth.shape[:2]
+    # grid value g in [-1, 1] -> model-cloth pixel (g + 1) / 2 * (W - 1) (align_corners=True) -> pixel of this
+    # cloth image, whose 192x256 resize the GMM saw (half-pixel centres). Linear, so it commutes with the
+    # upsampling: the map is made at 256x192 and upsampled as cv.remap's two-channel map.
+    cloth_map = np.empty((HEIGHT, WIDTH, 2), np.float32)
+    for axis, model_side, side in ((0, WIDTH, cloth_w), (1, HEIGHT, cloth_h)):
+        model_pixel = (grid[0, ..., axis] + 1) * (0.5 * (model_side - 1))
+        cloth_map[..., axis] = (model_pixel + 0.5) * (side / model_side) - 0.5
+
+    for start in range(0, size[1], strip_rows):
+        stop = min(start + strip_rows, size[1])
+        # only the columns of this strip that the soft region reaches
+        reached = np.flatnonzero(alpha[start:stop].any(axis=0))
+        if not len(reached):
+            continue
+        first, last = int(reached[0]), int(reached[-1]) + 1
+        matrix = _upsample_matrix(left + first, top + start, (w, h), (WIDTH, HEIGHT))
+        strip = (last - first, stop - start)
+        warped = cv.remap(cloth, _upsample(cloth_map, matrix, strip), None, cv.INTER_LINEAR,
+                          borderMode=cv.BORDER_REPLICATE)
+        mask = _upsample(composition, matrix, strip)
+        tryon = cv.blendLinear(warped, _upsample(rendered, matrix, strip), mask, 1 - mask)
+        weight = alpha[start:stop, first:last].astype(np.float32)
+        target = result[y + top + start:y + top + stop, x + left + first:x + left + last]
+        # (tryon * weight + photo * (255 - weight)) / (255 + 1e-5), rounded: where weight is 0, the photo's value
+        target[...] = cv.blendLinear(tryon, target, weight, 255 - weight)
+    return result
+
+
 class VirtualTryOn:
-    """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM.
+    """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
 
     pose, parsing: objects with infer(image_bgr) returning (18, 3) keypoints / (H, W) LIP labels
     (openpose.OpenPose or openpose.BlazePose, human_parsing.JppNet); either may be None when the
-    caller passes keypoints / labels to infer()."""
+    caller passes keypoints / labels.
+
+    For many garments on one person, analyse() once and pass the analysis to infer():
+        analysis = tryon.analyse(person)
+        results = [tryon.infer(analysis, cloth) for cloth in clothes]"""
 
     def __init__(self, cp_vton, pose=None, parsing=None):
         self.cp_vton, self.pose, self.parsing = cp_vton, pose, parsing
@@ -579,9 +712,9 @@ class VirtualTryOn:
             if model is not None:
                 model.setBackendAndTarget(backend, target)
 
-    def infer(self, person, cloth, keypoints=None, labels=None):
-        """person, cloth BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person
-        photo, estimated when None. Returns the 256x192 BGR try-on."""
+    def analyse(self, person, keypoints=None, labels=None):
+        """person BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person photo,
+        estimated when None. Returns the PersonAnalysis: pose, parsing and agnostic, once per person."""
         crop, box = crop_to_ratio(person)
         # the analysis networks see the crop at a bounded size: a 40 MP photo costs no more than a small one
         analysis = crop
@@ -598,7 +731,32 @@ class VirtualTryOn:
             labels = cv.resize(self.parsing.infer(analysis), (WIDTH, HEIGHT), interpolation=cv.INTER_NEAREST)
         else:
             labels = labels_to_model(labels, box, person.shape)
-        return self.cp_vton.infer(labels, resize_to_model(crop), pose_map(keypoints), cloth)
+        model_person = resize_to_model(crop)
+        agnostic = self.cp_vton.prepare_agnostic(labels, model_person, pose_map(keypoints))
+        return PersonAnalysis(person, box, model_person, labels, keypoints, agnostic)
+
+    def render(self, analysis, cloth):
+        """GMM + TOM of one garment on an analysed person: (grid, warped, tom_output), see CpVton.render."""
+        return self.cp_vton.render(analysis.agnostic, cloth)
+
+    def infer(self, person, cloth, keypoints=None, labels=None, full_resolution=True):
+        """person: a PersonAnalysis from analyse(), or a BGR photo (analysed here, with keypoints / labels
+        as in analyse()); cloth BGR uint8 of any size. Returns the photo at its own size with the garment
+        on, or with full_resolution=False CP-VTON's 256x192 result of the photo's centre crop."""
+        analysis = person if isinstance(person, PersonAnalysis) else self.analyse(person, keypoints, labels)
+        grid, warped, tom_output = self.render(analysis, cloth)
+        if not full_resolution:
+            return CpVton.compose(tom_output, warped)
+        return self.composite(analysis, cloth, grid, tom_output)
+
+    @staticmethod
+    def composite(analysis, cloth, grid, tom_output, feather=FEATHER):
+        """The full-resolution result from one garment's GMM grid and TOM output (compose_full_resolution)."""
+        mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
+        warped_mask = grid_sample(mask[None, None], grid)[0, 0]
+        composition = 1 / (1 + np.exp(-tom_output[0, 3]))
+        region = edit_region(analysis.labels, warped_mask, composition)
+        return compose_full_resolution(analysis.photo, analysis.box, cloth, grid, tom_output, region, feather)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -615,13 +773,149 @@ def default_output_name(person_path, cloth_path):
     return '%s_%s_tryon.png' % (stem(person_path), stem(cloth_path))
 
 
+def warped_output_name(person_path, cloth_path):
+    return default_output_name(person_path, cloth_path)[:-len('_tryon.png')] + '_warped.png'
+
+
+def cloth_files(paths):
+    """The garment photos named by -c: files as given, folders expanded to their images, sorted."""
+    result = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, name) for name in os.listdir(path)
+                           if not name.startswith('.') and os.path.isfile(os.path.join(path, name))
+                           and cv.haveImageReader(os.path.join(path, name)))
+            if not found:
+                raise UsageError('cloth folder holds no images: %s' % path)
+            result.extend(found)
+        else:
+            result.append(path)
+    return result
+
+
+class Progress:
+    """A progress line on stderr for a batch: done/total, items per second, time left. Rewritten in place
+    on a terminal, a new line every `interval_file` seconds otherwise; enabled=False silences it."""
+
+    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0):
+        self.total, self.what, self.enabled = total, what, enabled
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.interval = interval if self.tty else interval_file
+        self.start = self.last = time.monotonic()
+        self.width = 0
+
+    def update(self, done, force=False):
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < self.interval):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        left = (self.total - done) / rate if rate > 0 else float('inf')
+        line = '%d/%d %s, %.2f %s/s, %s left' % (done, self.total, self.what, rate, self.what,
+                                                  '?' if left == float('inf') else '%d:%02d' % divmod(round(left), 60))
+        if self.tty:
+            self.stream.write('\r' + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + '\n')
+        self.stream.flush()
+
+    def close(self, done):
+        self.update(done, force=True)
+        if self.enabled and self.tty:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+def read_pairs(path):
+    """CP-VTON's pairs list: one '<person image> <cloth image>' per line -> [(person, cloth), ...]."""
+    if not os.path.isfile(path):
+        raise UsageError('pairs file not found: %s' % path)
+    pairs = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise UsageError('pairs file %s, line %d: expected "<person> <cloth>", got %r'
+                                 % (path, number, line.strip()))
+            pairs.append(tuple(fields))
+    if not pairs:
+        raise UsageError('pairs file %s lists no pairs' % path)
+    return pairs
+
+
+def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwrite=False, progress=True):
+    """CP-VTON's test protocol over a dataset in its layout (DIR/image, cloth, image-parse, pose/<stem>_keypoints.json):
+    the dataset's parsing and keypoints replace the networks; each pair's 256x192 result is written as
+    out_dir/<person>_<cloth>_tryon.png (and with save_warped the warped cloth as ..._warped.png), exactly as
+    the single-pair command with --model-size --labels --keypoints writes it. Existing results are skipped
+    unless overwrite; a bad pair is logged on one line and skipped. make_tryon() gives the VirtualTryOn,
+    called on the first pair that needs it (a rerun over finished results loads no model).
+    Returns (written, skipped, failed) counts."""
+    import human_parsing
+    import openpose
+    os.makedirs(out_dir, exist_ok=True)
+    tryon = None
+    written = skipped = failed = 0
+    bar = Progress(len(pairs), 'pairs', enabled=progress)
+    for number, (person_name, cloth_name) in enumerate(pairs, 1):
+        output = os.path.join(out_dir, default_output_name(person_name, cloth_name))
+        warped_output = os.path.join(out_dir, warped_output_name(person_name, cloth_name))
+        if not overwrite and os.path.exists(output) and (not save_warped or os.path.exists(warped_output)):
+            skipped += 1
+            bar.update(number)
+            continue
+        stem = os.path.splitext(person_name)[0]
+        try:
+            person_path = os.path.join(dataroot, 'image', person_name)
+            cloth_path = os.path.join(dataroot, 'cloth', cloth_name)
+            person = common.read_image(person_path, 'person photo')
+            cloth = common.read_image(cloth_path, 'cloth photo')
+            check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+            labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
+            keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
+            if tryon is None:
+                tryon = make_tryon()
+            grid, warped, tom_output = tryon.render(tryon.analyse(person, keypoints, labels), cloth)
+            if save_warped:
+                common.write_image(warped_output, to_image(warped[0]))
+            common.write_image(output, CpVton.compose(tom_output, warped))
+            written += 1
+        except (UsageError, RuntimeFailure, cv.error) as err:
+            failed += 1
+            message = (err.err or str(err)).strip().splitlines()[-1] if isinstance(err, cv.error) else err
+            log.error('pair %d (%s %s) skipped: %s', number, person_name, cloth_name, message)
+        bar.update(number)
+    bar.close(len(pairs))
+    return written, skipped, failed
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        description='Virtual try-on (CP-VTON) with OpenCV dnn: dresses the person of --input in the garment '
-                    'of --cloth. Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
-    parser.add_argument('-i', '--input', required=True, help='person photo')
-    parser.add_argument('-c', '--cloth', required=True, help='garment photo: on white, or a cut-out with alpha (laid over white)')
-    parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed)')
+        description='Virtual try-on (CP-VTON) with OpenCV dnn: dresses the person of --input in the garment(s) '
+                    'of --cloth, at the photo\'s own resolution; or runs CP-VTON\'s test protocol over a '
+                    'dataset (--dataroot, --pairs). Exit status: 0 done, 1 runtime failure (or a bad pair or '
+                    'garment skipped), 2 bad usage or input.')
+    parser.add_argument('-i', '--input', help='person photo')
+    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid over white); or folder(s) of them')
+    parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
+                                               'directory (created if missing) with several garments, a folder, '
+                                               'a path ending in / or --dataroot')
+    parser.add_argument('--model-size', action='store_true',
+                        help='write CP-VTON\'s 256x192 network output of the centre crop instead of the '
+                             'full-resolution photo')
+    parser.add_argument('--dataroot', help='dataset in CP-VTON\'s layout (image/, cloth/, image-parse/, pose/): '
+                                           'try on every pair of --pairs with the dataset\'s parsing and '
+                                           'keypoints, 256x192 results into the -o directory')
+    parser.add_argument('--pairs', help='CP-VTON pairs list for --dataroot ("<person> <cloth>" per line)')
+    parser.add_argument('--save-warped', action='store_true',
+                        help='with --dataroot: also write the warped cloth as <person>_<cloth>_warped.png')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='with --dataroot: redo pairs whose results exist (default: skip them)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window')
     parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
     parser.add_argument('--tom', help='TOM model (default: cp_vton_tom.onnx in the models directory)')
@@ -644,26 +938,9 @@ def _synthetic_dir():
     return os.path.join(common.models_dir(), 'synthetic')
 
 
-def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
-    if args is None:
-        return status
-    backend, target = common.backend_target(args.backend, args.target)
-    person = common.read_image(args.input, 'person photo')
-    cloth = common.read_image(args.cloth, 'cloth photo')
-    output = args.output or default_output_name(args.input, args.cloth)
-    common.check_output_path(output)
-    check_size(crop_to_ratio(person)[0], 'person photo %s' % args.input, 'its 256:192 centre crop')
-    check_size(cloth, 'cloth photo %s' % args.cloth, 'it')
-
-    keypoints = labels = None
-    if args.keypoints:
-        import openpose
-        keypoints = openpose.read_keypoints_json(args.keypoints)
-    if args.labels:
-        import human_parsing
-        labels = human_parsing.read_parsing(args.labels)
-
+def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
+    """The VirtualTryOn the command line asks for (models from the arguments, the models directory or
+    --synthetic); pose and parsing only when the caller has no keypoints / labels."""
     model_dir = _synthetic_dir() if args.synthetic else None
     if args.synthetic:
         from models import synthetic
@@ -674,22 +951,107 @@ def main(argv=None):
         tom = args.tom or common.find_model(TOM_FILE, model_dir, verify=verify)
         cp_vton = CpVton(gmm, tom, backend, target)
         pose = parsing = None
-        if keypoints is None:
+        if need_pose:
             import openpose
             pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
                                                   config=args.pose_config)
-        if labels is None:
+        if need_parsing:
             import human_parsing
             parsing_model = args.parsing_model or common.find_model('lip_jppnet_384.pb', model_dir, verify=verify)
             parsing = human_parsing.JppNet(parsing_model, backend, target)
-    result = VirtualTryOn(cp_vton, pose, parsing).infer(person, cloth, keypoints, labels)
-    common.write_image(output, result)
-    print(output)
-    if args.show:
-        cv.imshow('Virtual try-on', np.hstack([resize_to_model(crop_to_ratio(person)[0]),
-                                                resize_to_model(cloth), result]))
-        cv.waitKey()
-    return 0
+    return VirtualTryOn(cp_vton, pose, parsing)
+
+
+def _make_directory(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
+
+
+def dataset_main(args, backend, target, progress=None):
+    """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
+    The progress line shows when this module's log shows info messages (not under -q), or as told."""
+    if progress is None:
+        progress = log.isEnabledFor(logging.INFO)
+    if not (args.dataroot and args.pairs and args.output):
+        raise UsageError('dataset mode needs --dataroot, --pairs and -o (the output directory)')
+    if args.input or args.cloth:
+        raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
+    if not os.path.isdir(args.dataroot):
+        raise UsageError('dataset directory not found: %s' % args.dataroot)
+    pairs = read_pairs(args.pairs)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError('output path is not a directory: %s' % args.output)
+    _make_directory(args.output)
+    start = time.monotonic()
+    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend, target, False, False),
+                                           args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
+                                           progress)
+    seconds = time.monotonic() - start
+    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written',
+             len(pairs), written, skipped, failed, seconds, written / seconds if seconds > 0 else 0.0)
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
+    backend, target = common.backend_target(args.backend, args.target)
+    if args.dataroot or args.pairs:
+        return dataset_main(args, backend, target)
+    if not args.input or not args.cloth:
+        raise UsageError('the person photo (-i) and a garment (-c) are needed (or --dataroot with --pairs)')
+    person = common.read_image(args.input, 'person photo')
+    clothes = cloth_files(args.cloth)
+    batch = (len(clothes) > 1 or any(os.path.isdir(path) for path in args.cloth)
+             or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
+    if batch:  # -o is a directory; a bad garment is reported and skipped
+        out_dir = args.output or '.'
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise UsageError('with several garments -o is a directory, and %s is a file' % out_dir)
+    else:
+        cloth = common.read_image(clothes[0], 'cloth photo')
+        output = args.output or default_output_name(args.input, clothes[0])
+        common.check_output_path(output)
+        check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
+    check_size(crop_to_ratio(person)[0], 'person photo %s' % args.input, 'its 256:192 centre crop')
+
+    keypoints = labels = None
+    if args.keypoints:
+        import openpose
+        keypoints = openpose.read_keypoints_json(args.keypoints)
+    if args.labels:
+        import human_parsing
+        labels = human_parsing.read_parsing(args.labels)
+
+    tryon = load_tryon(args, backend, target, keypoints is None, labels is None)
+    analysis = tryon.analyse(person, keypoints, labels)  # pose, parsing and agnostic: once per person
+    full_resolution = not args.model_size
+    if not batch:
+        result = tryon.infer(analysis, cloth, full_resolution=full_resolution)
+        common.write_image(output, result)
+        print(output)
+        if args.show:
+            cv.imshow('Virtual try-on', result)
+            cv.waitKey()
+        return 0
+
+    _make_directory(out_dir)
+    failed = 0
+    for cloth_path in clothes:
+        output = os.path.join(out_dir, default_output_name(args.input, cloth_path))
+        try:
+            cloth = common.read_image(cloth_path, 'cloth photo')
+            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+            common.write_image(output, tryon.infer(analysis, cloth, full_resolution=full_resolution))
+            print(output)
+        except (UsageError, RuntimeFailure, cv.error) as err:
+            failed += 1
+            message = (err.err or str(err)).strip().splitlines()[-1] if isinstance(err, cv.error) else err
+            log.error('garment %s skipped: %s', cloth_path, message)
+    return 1 if failed else 0
 
 
 def cli():

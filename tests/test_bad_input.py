@@ -177,7 +177,7 @@ def test_forty_megapixel_photo(setup):
     result = tryon(setup, person=path, analysis=False,
                    extra=['--keypoints', keypoints, '--labels', setup['analysis'][1]])   # labels at 192x256
     assert result.returncode == 0, result.stderr
-    assert cv.imread(setup['out']).shape == (256, 192, 3)
+    assert cv.imread(setup['out']).shape == (7296, 5472, 3)   # full resolution, the default
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     # the decoded photo alone is 114 MiB; the try-on must stay far from a per-pixel blow-up
     assert peak_mib < 2048 or peak_mib <= before / 1024
