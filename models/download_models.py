@@ -145,6 +145,21 @@ MODELS = {
         'licence': 'Apache-2.0 (MediaPipe)',
         'used_by': 'openpose.py (BlazePose keypoints)',
     },
+    'pose_detection.tflite': {
+        'description': 'MediaPipe BlazePose person detector (the ROI for the landmark model), TFLite',
+        'size': 2959046,
+        'sha256': '9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c',
+        'urls': (),
+        'wheel': {
+            'requirement': 'mediapipe==0.10.21',
+            'member': 'mediapipe/modules/pose_detection/pose_detection.tflite',
+            'fallback_pip_args': ('--platform', 'manylinux_2_28_x86_64', '--python-version', '3.11',
+                                  '--implementation', 'cp', '--abi', 'cp311'),
+        },
+        'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
+        'licence': 'Apache-2.0 (MediaPipe)',
+        'used_by': 'openpose.py (BlazePose person detector)',
+    },
 }
 for _name, _entry in MODELS.items():
     _entry['name'] = _name
