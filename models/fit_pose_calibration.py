@@ -190,15 +190,14 @@ def compare(parts, reference):
     ours, theirs = parts[..., 2] > 0, reference[..., 2] > 0
     both = ours & theirs
     dist = np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1))
-    figures = {'all': _summary(dist[both], ours[theirs], theirs[~ours].size, np.sum(ours & ~theirs),
-                               np.sum(~theirs))}
+    figures = {'all': _summary(dist[both], ours[theirs], np.sum(ours & ~theirs), np.sum(~theirs))}
     for part, name in enumerate(openpose.COCO_PARTS):
         o, t = ours[:, part], theirs[:, part]
-        figures[name] = _summary(dist[o & t, part], o[t], 0, np.sum(o & ~t), np.sum(~t))
+        figures[name] = _summary(dist[o & t, part], o[t], np.sum(o & ~t), np.sum(~t))
     return figures
 
 
-def _summary(dist, found_where_reported, _unused, false_alarms, not_reported):
+def _summary(dist, found_where_reported, false_alarms, not_reported):
     return {'median': float(np.median(dist)) if dist.size else float('nan'),
             'within10': float(np.mean(dist <= 10)) if dist.size else float('nan'),
             'p95': float(np.percentile(dist, 95)) if dist.size else float('nan'),

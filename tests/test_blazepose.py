@@ -8,9 +8,9 @@ figures come from tests/benchmark_blazepose.py.
 import json
 import os
 
-import cv2 as cv
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import SHARED_DATA
 
@@ -143,14 +143,16 @@ def test_segment_matches_viton_parsing(blazepose):
         mask = blazepose.segment(image)
         assert mask.shape == image.shape[:2] and mask.dtype == np.float32
         assert mask.min() >= 0 and mask.max() <= 1
-        parsing = np.array(cv.imread(os.path.join(TEST_SPLIT, 'image-parse', name.replace('.jpg', '.png')),
-                                     cv.IMREAD_UNCHANGED))
-        if parsing.ndim == 3:
-            from PIL import Image
-            parsing = np.array(Image.open(os.path.join(TEST_SPLIT, 'image-parse', name.replace('.jpg', '.png'))))
+        # VITON's LIP parsing (palette PNG: the indices are the labels; 0 is background)
+        parsing = np.array(Image.open(os.path.join(TEST_SPLIT, 'image-parse', name.replace('.jpg', '.png'))))
         person = parsing > 0
         ours = mask > 0.5
         ious.append(np.sum(person & ours) / np.sum(person | ours))
     assert np.median(ious) > 0.85, ious
     blank = blazepose.segment(np.full((240, 320, 3), 127, np.uint8))
     assert blank.shape == (240, 320) and not blank.any()
+
+
+def test_missing_detector_is_a_usage_error(blazepose_model, tmp_path):
+    with pytest.raises(common.UsageError, match='pose_detection.tflite'):
+        openpose.BlazePose(blazepose_model, detector=str(tmp_path / 'pose_detection.tflite'))
