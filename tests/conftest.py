@@ -34,12 +34,14 @@ def synthetic_dir(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def blazepose_model():
-    """MediaPipe's pose_landmark_full.tflite, the one real network the tests run, taken from the
+    """MediaPipe's pose_landmark_full.tflite (and beside it pose_detection.tflite, BlazePose's person
+    detector), the real networks the tests run, taken from the
     mediapipe wheel on PyPI once (into $TRYON_MODEL_CACHE or the gitignored models/) and verified by
     sha256. No skip: without it the real-model tests must fail, not vanish."""
     from models import download_models
     directory = os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models')
-    return download_models.fetch(['pose_landmark_full.tflite'], directory, progress=False)[0]
+    return download_models.fetch(['pose_landmark_full.tflite', 'pose_detection.tflite'], directory,
+                                 progress=False)[0]
 
 
 @pytest.fixture(scope='session')
@@ -48,4 +50,5 @@ def synthetic_models_home(synthetic_dir, blazepose_model, tmp_path_factory):
     home = tmp_path_factory.mktemp('models_home')
     os.symlink(synthetic_dir, home / 'synthetic')
     os.symlink(blazepose_model, home / 'pose_landmark_full.tflite')
+    os.symlink(os.path.join(os.path.dirname(blazepose_model), 'pose_detection.tflite'), home / 'pose_detection.tflite')
     return str(home)

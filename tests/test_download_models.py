@@ -135,6 +135,7 @@ PUBLISHED = {
     'pose_iter_440000.caffemodel': (209274056,
                                     'b4cf475576abd7b15d5316f1ee65eb492b5c9f5865e70a2e7882ed31fb682549'),
     'pose_landmark_full.tflite': (6440512, 'e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f'),
+    'pose_detection.tflite': (2959046, '9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c'),
 }
 
 

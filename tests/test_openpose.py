@@ -373,12 +373,15 @@ def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path
     caplog.set_level('INFO')
     chosen = openpose.default_pose_model(os.path.dirname(synthetic_openpose['onnx']))
     assert chosen == (synthetic_openpose['caffemodel'] if HAS_CAFFE else synthetic_openpose['onnx'])
+    detector = os.path.join(os.path.dirname(blazepose_model), openpose.BLAZEPOSE_DETECTOR_TFLITE)
     os.symlink(blazepose_model, tmp_path / openpose.BLAZEPOSE_TFLITE)     # present and valid: no fetch
+    os.symlink(detector, tmp_path / openpose.BLAZEPOSE_DETECTOR_TFLITE)
     assert openpose.default_pose_model(str(tmp_path)) == str(tmp_path / openpose.BLAZEPOSE_TFLITE)
     assert 'BlazePose' in caplog.text
     damaged = tmp_path / 'damaged'
     damaged.mkdir()
     (damaged / openpose.BLAZEPOSE_TFLITE).write_bytes(b'placeholder')    # present but not the published file
+    os.symlink(detector, damaged / openpose.BLAZEPOSE_DETECTOR_TFLITE)
     with pytest.raises(common.RuntimeFailure, match='not the published pose_landmark_full.tflite'):
         openpose.default_pose_model(str(damaged))
     with pytest.raises(common.UsageError):
@@ -415,9 +418,9 @@ def test_blazepose_on_viton_persons(blazepose):
         for part in ('Shoulder', 'Hip', 'Eye', 'Ear'):
             if found[P['R' + part]] and found[P['L' + part]]:
                 assert x[P['R' + part]] < x[P['L' + part]], (name, part)
-        # the neck is the shoulders' midpoint, and sits between them
-        np.testing.assert_allclose(keypoints[P['Neck'], :2],
-                                   (keypoints[P['RShoulder'], :2] + keypoints[P['LShoulder'], :2]) / 2, atol=1e-3)
+        # the neck (calibrated to OpenPose's) sits near the shoulders' midpoint
+        midpoint = (keypoints[P['RShoulder'], :2] + keypoints[P['LShoulder'], :2]) / 2
+        assert np.hypot(*(keypoints[P['Neck'], :2] - midpoint)) < 8, name
         # head-to-thigh photos: the hips lie well down the torso (a single whole-image pass
         # squeezes the cut-off body and puts them near the waist, ~60 px below the neck)
         assert min(y[P['RHip']], y[P['LHip']]) - y[P['Neck']] > 0.3 * h, name
