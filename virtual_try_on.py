@@ -474,7 +474,7 @@ def main(argv=None):
     if args.synthetic:
         sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
         import synthetic
-        print('note: --synthetic: GMM, TOM and parsing have seeded random weights; the output is NOT a try-on',
+        print('note: --synthetic: GMM and TOM have seeded random weights; the output is NOT a try-on',
               file=sys.stderr)
         synthetic.build_all(model_dir, openpose=False)
     verify = not args.synthetic  # the synthetic files share the published names, not their bytes
@@ -489,8 +489,8 @@ def main(argv=None):
                                               config=args.pose_config)
     if labels is None:
         import human_parsing
-        parsing_model = args.parsing_model or common.find_model('lip_jppnet_384.pb', model_dir, verify=verify)
-        parsing = human_parsing.JppNet(parsing_model, backend, target)
+        # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
+        parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
     result = VirtualTryOn(cp_vton, pose, parsing).infer(person, cloth, keypoints, labels)
     common.write_image(output, result)
     print(output)

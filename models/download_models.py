@@ -143,7 +143,22 @@ MODELS = {
         },
         'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
         'licence': 'Apache-2.0 (MediaPipe)',
-        'used_by': 'openpose.py (BlazePose keypoints)',
+        'used_by': 'openpose.py (BlazePose keypoints); human_parsing.py (MediaPipeParsing: person mask)',
+    },
+    'selfie_segmentation.tflite': {
+        'description': 'MediaPipe selfie segmentation (general, 256x256), TFLite',
+        'size': 249505,
+        'sha256': '9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c',
+        'urls': (),
+        'wheel': {
+            'requirement': 'mediapipe==0.10.21',
+            'member': 'mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite',
+            'fallback_pip_args': ('--platform', 'manylinux_2_28_x86_64', '--python-version', '3.11',
+                                  '--implementation', 'cp', '--abi', 'cp311'),
+        },
+        'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
+        'licence': 'Apache-2.0 (MediaPipe)',
+        'used_by': 'human_parsing.py (MediaPipeParsing: person mask)',
     },
 }
 for _name, _entry in MODELS.items():
