@@ -10,7 +10,7 @@ image-parse/*.png), with the figures CP-VTON's use of the parsing cares about:
 * the parser's infer() time per photo: wall and CPU time, median and 95th percentile.
 
     python3 tests/score_parsing.py [--data ../shared/data/viton/test] [--parser mediapipe|jppnet]
-                                   [--model FILE] [--predicted DIR] [--limit N]
+                                   [--model FILE] [--predicted DIR] [--limit N] [--benchmark N] [--threads T]
 
 --parser mediapipe (default) scores human_parsing.MediaPipeParsing, --parser jppnet JppNet
 (--model or lip_jppnet_384.pb in the models directory); --predicted scores label PNGs already in
@@ -95,7 +95,12 @@ def main(argv=None):
     parser.add_argument('--model', help='JPPNet graph for --parser jppnet')
     parser.add_argument('--predicted', help='folder of label PNGs to score instead of running a parser')
     parser.add_argument('--limit', type=int, help='score this many photos spread over the folder')
+    parser.add_argument('--benchmark', type=int, metavar='N',
+                        help='only time infer() N times on the first photo (after 3 warm-up runs)')
+    parser.add_argument('--threads', type=int, help='cv.setNumThreads(THREADS) first')
     args = parser.parse_args(argv)
+    if args.threads:
+        cv.setNumThreads(args.threads)
     for sub in ('image', 'image-parse'):
         if not os.path.isdir(os.path.join(args.data, sub)):
             raise common.UsageError('%s has no %s/ folder (CP-VTON layout expected)' % (args.data, sub))
@@ -104,6 +109,18 @@ def main(argv=None):
         net = (human_parsing.MediaPipeParsing() if args.parser == 'mediapipe'
                else human_parsing.JppNet(args.model or common.find_model(human_parsing.MODEL_NAME)))
     rows, times = [], []
+    if args.benchmark:
+        if net is None:
+            raise common.UsageError('--benchmark times a parser: leave out --predicted')
+        stem = stems(args.data)[0]
+        image = common.read_image(os.path.join(args.data, 'image', stem + '.jpg'))
+        for run in range(3 + args.benchmark):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            net.infer(image)
+            if run >= 3:
+                times.append((time.perf_counter() - start, time.process_time() - start_cpu))
+        print_times(times, '%s (%dx%d)' % (stem, image.shape[1], image.shape[0]))
+        return 0
     for stem in stems(args.data, args.limit):
         truth = human_parsing.read_parsing(os.path.join(args.data, 'image-parse', stem + '.png'))
         if net is None:
@@ -123,13 +140,17 @@ def main(argv=None):
     print('blurred shape channel: mean abs difference, median %.2f grey levels (mean %.2f)'
           % (figures['shape_mad_median'], figures['shape_mad_mean']))
     if times:
-        # CPU time (all threads of this process) tells the cost apart from the machine's load
-        wall, cpu = 1000 * np.array(times).T
-        print('infer: wall median %.1f ms, 95th percentile %.1f ms; CPU time median %.1f ms, 95th '
-              'percentile %.1f ms (%d photos, %d OpenCV threads, load average %.1f)'
-              % (np.median(wall), np.percentile(wall, 95), np.median(cpu), np.percentile(cpu, 95), len(wall),
-                 cv.getNumThreads(), os.getloadavg()[0]))
+        print_times(times, '%d photos' % len(times))
     return 0
+
+
+def print_times(times, what):
+    # CPU time (all threads of this process) tells the cost apart from the machine's load
+    wall, cpu = 1000 * np.array(times).T
+    print('infer: wall median %.1f ms, 95th percentile %.1f ms; CPU time median %.1f ms, 95th percentile '
+          '%.1f ms (%s, %d runs, %d OpenCV threads, load average %.1f)'
+          % (np.median(wall), np.percentile(wall, 95), np.median(cpu), np.percentile(cpu, 95), what, len(wall),
+             cv.getNumThreads(), os.getloadavg()[0]))
 
 
 if __name__ == '__main__':
