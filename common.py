@@ -3,14 +3,22 @@ image I/O with clear errors, and the synthetic-model warning.
 
 Every script in this repository reports bad input as one line ``error: ...`` on
 stderr and a non-zero exit status (2 for usage and input errors, 1 for runtime
-failures); see ``run_main``.
+failures); see ``run_main``. Messages go through ``logging`` (one logger per module);
+only the command-line entry points install a handler (``setup_logging``), so an
+application that imports the modules decides where they go.
 """
+import functools
+import hashlib
+import logging
 import os
 import sys
 import tempfile
+import warnings
 
 import cv2 as cv
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 MODELS_ENV = 'OPENCV_TRYON_MODELS'
@@ -32,15 +40,55 @@ def models_dir():
     return os.environ.get(MODELS_ENV) or os.path.join(REPO_DIR, 'models')
 
 
+REGISTRY_FILE = os.path.join(REPO_DIR, 'models', 'models.yml')
+
+
+def _node_value(node):
+    """A cv.FileNode as plain Python: dict, list, int, float or str."""
+    if node.isMap():
+        return {key: _node_value(node.getNode(key)) for key in node.keys()}
+    if node.isSeq():
+        return [_node_value(node.at(i)) for i in range(node.size())]
+    if node.isInt():
+        return int(node.real())
+    if node.isReal():
+        return node.real()
+    return node.string() if node.isString() else None
+
+
+@functools.lru_cache(maxsize=None)
+def model_registry(path=REGISTRY_FILE):
+    """models/models.yml as {file name: entry}, in the file's order. Each entry is the YAML mapping
+    plus 'id' (its key) and 'name' (its file). Read once; treat the result as read-only."""
+    try:
+        storage = cv.FileStorage(path, cv.FILE_STORAGE_READ)
+    except cv.error:
+        storage = None
+    if storage is None or not storage.isOpened():
+        raise RuntimeFailure('cannot read the model registry %s' % path)
+    root = storage.root()
+    registry = {}
+    for key in root.keys():
+        entry = _node_value(root.getNode(key))
+        registry[entry['file']] = dict(entry, id=key, name=entry['file'])
+    storage.release()
+    return registry
+
+
+def model_input(name, field, default=None):
+    """A preprocessing fact of model file `name` from the registry ('width', 'height', 'mean', 'scale', 'rgb')."""
+    return model_registry()[name].get('input', {}).get(field, default)
+
+
 def find_model(name, directory=None, get_with=None, verify=True):
     """Path of model file `name` in `directory` (default models_dir()).
 
     A missing file is a UsageError naming the command that fetches it. With `verify`, a file that the
-    registry (models/download_models.py) pins is checked against its published size and sha256."""
+    registry (models/models.yml) pins is checked against its published size and sha256."""
     directory = directory or models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
-        get_with = get_with or 'python3 models/download_models.py %s' % name
+        get_with = get_with or 'tryon-models %s (python3 models/download_models.py %s in a checkout)' % (name, name)
         raise UsageError('model file %s not found; get it with: %s (or pass its path, or --synthetic)'
                          % (path, get_with))
     if verify:
@@ -48,17 +96,32 @@ def find_model(name, directory=None, get_with=None, verify=True):
     return path
 
 
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path, entry):
+    """None when `path` has the registry entry's size and SHA-256, else the reason it does not."""
+    size = os.path.getsize(path)
+    if entry.get('size') is not None and size != entry['size']:
+        return 'size %d bytes, expected %d' % (size, entry['size'])
+    if entry.get('sha256'):
+        actual = sha256_of(path)
+        if actual != entry['sha256']:
+            return 'sha256 %s, expected %s' % (actual, entry['sha256'])
+    return None
+
+
 def verify_published(path):
     """Check a file named like a published model against the registry's size and sha256.
 
     Hashing 400 MB takes a second, so a success is remembered in a '.NAME.verified' file beside it
     (size and mtime); a changed file is hashed again. RuntimeFailure names the problem and the fix."""
-    sys.path.insert(0, os.path.join(REPO_DIR, 'models'))
-    try:
-        import download_models
-    finally:
-        sys.path.pop(0)
-    entry = download_models.MODELS.get(os.path.basename(path))
+    entry = model_registry().get(os.path.basename(path))
     if not entry or not entry.get('sha256'):
         return
     stat = os.stat(path)
@@ -70,11 +133,11 @@ def verify_published(path):
                 return
     except OSError:
         pass
-    problem = download_models.verify_file(path, entry)
+    problem = verify_file(path, entry)
     if problem:
         raise RuntimeFailure('model file %s is not the published %s (%s): truncated or replaced? '
-                             'Fetch it again with: python3 models/download_models.py %s'
-                             % (path, entry['name'], problem, entry['name']))
+                             'Fetch it again with: tryon-models %s (python3 models/download_models.py %s in a checkout)'
+                             % (path, entry['name'], problem, entry['name'], entry['name']))
     try:
         with open(stamp, 'w') as f:
             f.write(signature + '\n')
@@ -100,13 +163,31 @@ TARGETS = {name: getattr(cv.dnn, attr) for name, attr in (
 ) if hasattr(cv.dnn, attr)}
 
 
-def backend_target(backend='default', target='cpu'):
-    """Map names to OpenCV ids and check that the installed OpenCV offers the pair.
+# the target a backend runs on when only the backend is named
+NATURAL_TARGETS = {'default': 'cpu', 'opencv': 'cpu', 'cuda': 'cuda', 'openvino': 'cpu', 'vkcom': 'vulkan'}
+
+
+def available_pairs():
+    """'backend/target' names of every pair the installed OpenCV offers."""
+    pairs = []
+    for backend, backend_id in BACKENDS.items():
+        try:
+            offered = [int(t) for t in cv.dnn.getAvailableTargets(backend_id)]
+        except cv.error:
+            offered = []
+        pairs += ['%s/%s' % (backend, name) for name, t in TARGETS.items() if int(t) in offered]
+    return pairs
+
+
+def backend_target(backend='default', target=None):
+    """Map names to OpenCV ids and check that the installed OpenCV offers the pair. Without a
+    target, the backend's natural one (cuda -> cuda, openvino -> cpu, ...).
 
     Raises UsageError instead of letting OpenCV fall back to the CPU silently.
     """
     if backend not in BACKENDS:
         raise UsageError('unknown backend %r; choose from %s' % (backend, ', '.join(BACKENDS)))
+    target = target or NATURAL_TARGETS.get(backend, 'cpu')
     if target not in TARGETS:
         raise UsageError('unknown target %r; choose from %s' % (target, ', '.join(TARGETS)))
     backend_id, target_id = BACKENDS[backend], TARGETS[target]
@@ -116,11 +197,23 @@ def backend_target(backend='default', target='cpu'):
         available = []
     if int(target_id) not in available:
         offered = [n for n, t in TARGETS.items() if int(t) in available]
+        if offered:
+            hint = 'targets for this backend: %s; add --target %s' % (', '.join(offered), offered[0])
+        else:
+            hint = 'this backend is not built in; available: %s' % ', '.join(
+                '--backend %s --target %s' % tuple(pair.split('/')) for pair in available_pairs()[:4])
         raise UsageError('backend %s with target %s is not available in this OpenCV %s build (%s)'
-                         % (backend, target, cv.__version__,
-                            'targets for this backend: ' + ', '.join(offered) if offered
-                            else 'this backend is not built in'))
+                         % (backend, target, cv.__version__, hint))
     return backend_id, target_id
+
+
+def add_backend_arguments(parser):
+    """--backend and --target, the same in every script."""
+    parser.add_argument('--backend', default='default', choices=list(BACKENDS),
+                        help="dnn backend (default: 'default', OpenCV's own choice on the CPU)")
+    parser.add_argument('--target', default=None, choices=list(TARGETS),
+                        help="dnn target device (default: the backend's own: cpu, cuda for cuda, "
+                             "vulkan for vkcom)")
 
 
 def _is_cpu_default(backend_id, target_id):
@@ -154,16 +247,32 @@ def onnx_is_synthetic(model_proto):
     return any(p.key == SYNTHETIC_KEY and p.value.lower() == 'true' for p in model_proto.metadata_props)
 
 
+class SyntheticModelWarning(UserWarning):
+    """A model with seeded random weights (models/synthetic.py) was loaded: its output means nothing.
+    Filter it like any warning: warnings.filterwarnings('ignore', category=common.SyntheticModelWarning)."""
+
+
 def warn_synthetic(path, output_kind):
-    print('warning: %s holds SYNTHETIC seeded random weights; its output is not a %s'
-          % (os.path.basename(path), output_kind), file=sys.stderr)
+    """Warn (Python warnings, so applications can filter it) that `path` is a synthetic stand-in.
+    The command-line scripts collect these and print one line naming every such file."""
+    warnings.warn('%s holds SYNTHETIC seeded random weights; its output is not a %s'
+                  % (os.path.basename(path), output_kind), SyntheticModelWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------- image I/O
+def composite_on_white(image_bgra):
+    """A BGRA uint8 image laid over white, as BGR: a cut-out garment on white, as VITON's garments are
+    (whatever the transparent pixels hold: black, white or leftovers of the old background)."""
+    alpha = image_bgra[..., 3:4].astype(np.uint16)
+    colour = image_bgra[..., :3].astype(np.uint16)
+    return ((colour * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
 def read_image(path, what='image'):
     """Read a photo as 3-channel BGR uint8.
 
-    Greyscale is expanded, alpha dropped, 16-bit scaled to 8-bit. Raises UsageError for a
+    Greyscale is expanded, 16-bit scaled to 8-bit, and an image with alpha is laid over white
+    (composite_on_white), so a cut-out garment looks as CP-VTON's training garments do. Raises UsageError for a
     missing, empty or undecodable file. Reads through np.fromfile so non-ASCII paths work too.
     """
     if not os.path.exists(path):
@@ -186,7 +295,7 @@ def read_image(path, what='image'):
     if image.ndim == 2:
         image = cv.cvtColor(image, cv.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:
-        image = cv.cvtColor(image, cv.COLOR_BGRA2BGR)
+        image = composite_on_white(image)
     elif image.shape[2] == 1:
         image = cv.cvtColor(image, cv.COLOR_GRAY2BGR)
     return image
@@ -238,6 +347,85 @@ def write_bytes(path, data):
 
 
 # ---------------------------------------------------------------------------- CLI entry
+class _LevelPrefixFormatter(logging.Formatter):
+    def format(self, record):
+        return '%s: %s' % (record.levelname.lower(), record.getMessage())
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a message comes (a test or an embedding app may swap it)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def add_verbosity_arguments(parser):
+    """-q/--quiet and -v/--verbose, the same in every script."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-q', '--quiet', action='store_true', help='print warnings and errors only')
+    group.add_argument('-v', '--verbose', action='store_true', help='print debugging details too')
+
+
+def setup_logging(quiet=False, verbose=False):
+    """The command-line scripts' handler: 'level: message' lines on stderr; info by default."""
+    handler = _StderrHandler()
+    handler.setFormatter(_LevelPrefixFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, '_tryon_cli', False)]:
+        root.removeHandler(old)
+    handler._tryon_cli = True
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+
+
+def parse_cli(parser, argv):
+    """parse_args, then the logging set-up of -q/-v. Returns (args, None), or (None, status) when argparse
+    exits (--help, a bad option: it printed the message itself)."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return None, exit_.code
+    setup_logging(getattr(args, 'quiet', False), getattr(args, 'verbose', False))
+    return args, None
+
+
+class SyntheticWarnings:
+    """Context of a command-line run: the SyntheticModelWarning of each loaded model is collected, and
+    one warning naming every synthetic file is logged at the end of the block that loads them."""
+
+    def __init__(self, output_kind='try-on'):
+        self.output_kind = output_kind
+
+    def __enter__(self):
+        self._catcher = warnings.catch_warnings(record=True)
+        self.caught = self._catcher.__enter__()
+        warnings.simplefilter('always', SyntheticModelWarning)
+        return self
+
+    def __exit__(self, *exc):
+        self._catcher.__exit__(*exc)
+        files = []
+        for item in self.caught:
+            if issubclass(item.category, SyntheticModelWarning):
+                name = str(item.message).split(' ', 1)[0]
+                if name not in files:
+                    files.append(name)
+            else:
+                warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+        if files:
+            log.warning('%s %s SYNTHETIC seeded random weights: the output is NOT a %s',
+                        ', '.join(files), 'holds' if len(files) == 1 else 'hold', self.output_kind)
+        return False
+
+
 def run_main(main, argv=None):
     """Run main(argv) and turn known failures into one line on stderr and an exit status."""
     try:

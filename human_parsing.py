@@ -253,8 +253,9 @@ def is_synthetic_model(path):
 class JppNet:
     """LIP JPPNet human parsing (lip_jppnet_384.pb) with OpenCV's dnn module."""
 
-    MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)
-    INPUT_SIZE = (384, 384)  # (width, height) the published graph resizes every input to
+    # LIP's BGR mean, and the (width, height) the published graph resizes every input to (models.yml)
+    MEAN_BGR = tuple(common.model_input(MODEL_NAME, 'mean'))
+    INPUT_SIZE = (common.model_input(MODEL_NAME, 'width'), common.model_input(MODEL_NAME, 'height'))
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         if not os.path.isfile(model):
@@ -344,10 +345,7 @@ def _check_image(image):
 
 def synthetic_model_path(directory=None):
     """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path."""
-    models_directory = os.path.join(common.REPO_DIR, 'models')
-    if models_directory not in sys.path:
-        sys.path.insert(0, models_directory)
-    import synthetic_parsing
+    from models import synthetic_parsing
     directory = directory or os.path.join(common.models_dir(), 'synthetic')
     path = os.path.join(directory, MODEL_NAME)
     expected = synthetic_parsing.graph_def_bytes()
@@ -712,10 +710,7 @@ def mediapipe_model_path(name, directory=None):
     directory = directory or common.models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
-        models_directory = os.path.join(common.REPO_DIR, 'models')
-        if models_directory not in sys.path:
-            sys.path.insert(0, models_directory)
-        import download_models
+        from models import download_models
         download_models.fetch([name], directory)
         if not os.path.isfile(path):
             raise common.RuntimeFailure('could not fetch %s into %s' % (name, directory))
@@ -736,7 +731,7 @@ def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv
         if not is_synthetic_model(jppnet):  # the flagged stand-in shares the name, not the bytes
             common.verify_published(jppnet)
         return JppNet(jppnet, backend_id, target_id)
-    log.warning('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
+    log.info('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
                 MODEL_NAME, directory, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
     return MediaPipeParsing(pose, pose_model=None if hasattr(pose, 'segment') else mediapipe_model_path(
         POSE_SEGMENTATION_MODEL, directory), selfie_model=mediapipe_model_path(SELFIE_MODEL, directory),
@@ -749,23 +744,29 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise common.UsageError('%s (see --help)' % message)
 
 
-def main(argv=None):
-    logging.basicConfig(format='%(levelname)s: %(message)s', level=logging.INFO)
+def build_parser():
     parser = _ArgumentParser(
-        description='Parse a person into the 20 LIP classes with LIP JPPNet (OpenCV dnn), or without it '
-                    'with MediaPipe models (MediaPipeParsing), and write the colour parsing.', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--input', '-i', required=True, help='photo of a person')
-    parser.add_argument('--model', '-m', help='TensorFlow graph (default: %s in the models directory; '
-                                              'without it, MediaPipe models from the mediapipe wheel)' % MODEL_NAME)
-    parser.add_argument('--output', '-o', default='parsing.png', help='colour parsing to write')
+        description='Parse a person into the 20 LIP classes with LIP JPPNet (OpenCV dnn), or without its file '
+                    'with MediaPipe models (MediaPipeParsing), and write the colour parsing. '
+                    'Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
+    parser.add_argument('-i', '--input', required=True, help='person photo')
+    parser.add_argument('-o', '--output', default='parsing.png', help='colour parsing to write (default: parsing.png)')
     parser.add_argument('--labels-out', help='also write the grey label map (pixel = label 0..19), PNG')
+    parser.add_argument('-m', '--model', help='TensorFlow graph (default: %s in the models directory; '
+                                              'without it, MediaPipe models from the mediapipe wheel)' % MODEL_NAME)
     parser.add_argument('--colormap', help='LIP human_colormap.mat (default: the models directory, '
                                            'else the built-in copy)')
-    parser.add_argument('--backend', default='default', choices=list(common.BACKENDS))
-    parser.add_argument('--target', default='cpu', choices=list(common.TARGETS))
     parser.add_argument('--synthetic', action='store_true',
                         help='use the SYNTHETIC stand-in model (random weights: tests only, no real parsing)')
-    args = parser.parse_args(argv)
+    common.add_backend_arguments(parser)
+    common.add_verbosity_arguments(parser)
+    return parser
+
+
+def main(argv=None):
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
     if args.synthetic and args.model:
         raise common.UsageError('give either --model or --synthetic, not both')
     if args.labels_out and os.path.splitext(args.labels_out)[1].lower() not in LOSSLESS_LABEL_FORMATS:
@@ -778,10 +779,11 @@ def main(argv=None):
     backend_id, target_id = common.backend_target(args.backend, args.target)
     image = common.read_image(args.input, 'input')
     colors = palette(args.colormap)
-    if args.synthetic:
-        net = JppNet(synthetic_model_path(), backend_id, target_id)
-    else:
-        net = create_parser(args.model, backend_id, target_id)  # MediaPipe's models when JPPNet is absent
+    with common.SyntheticWarnings('parsing'):
+        if args.synthetic:
+            net = JppNet(synthetic_model_path(), backend_id, target_id)
+        else:
+            net = create_parser(args.model, backend_id, target_id)  # MediaPipe's models when JPPNet is absent
     labels = net.infer(image)
 
     common.write_image(args.output, colorize(labels, colors))
@@ -793,5 +795,10 @@ def main(argv=None):
     return 0
 
 
-if __name__ == '__main__':
+def cli():
+    """Console command `human-parsing`."""
     sys.exit(common.run_main(main))
+
+
+if __name__ == '__main__':
+    cli()

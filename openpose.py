@@ -9,6 +9,7 @@ used instead and its 33 landmarks are mapped to the 18 COCO parts.
 """
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -16,6 +17,8 @@ import cv2 as cv
 import numpy as np
 
 import common
+
+log = logging.getLogger(__name__)
 
 COCO_PARTS = ('Nose', 'Neck', 'RShoulder', 'RElbow', 'RWrist', 'LShoulder', 'LElbow', 'LWrist',
               'RHip', 'RKnee', 'RAnkle', 'LHip', 'LKnee', 'LAnkle', 'REye', 'LEye', 'REar', 'LEar')
@@ -59,8 +62,7 @@ def _read_net(reader, path, engine):
 
 def _models_module():
     """models/openpose_caffe.py (wire-format helpers), imported lazily."""
-    sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-    import openpose_caffe
+    from models import openpose_caffe
     return openpose_caffe
 
 
@@ -117,9 +119,11 @@ def heatmaps_to_keypoints(heatmaps, image_size, input_size, threshold=0.1, conte
 # ============================================================================ OpenPose
 class OpenPose:
     """OpenPose COCO body model (18 parts): Caffe files on OpenCV 4, ONNX on 4 and 5."""
+    INPUT = common.model_registry()[OPENPOSE_ONNX]['input']
 
     def __init__(self, model, config=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV,
-                 target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=368):
+                 target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=None):
+        input_height = input_height or common.model_input(OPENPOSE_ONNX, 'height')
         if input_height < NET_STRIDE or input_height % NET_STRIDE:
             raise common.UsageError('input height must be a positive multiple of %d, got %d'
                                     % (NET_STRIDE, input_height))
@@ -187,9 +191,9 @@ class OpenPose:
                             interpolation=cv.INTER_AREA if shrinking else cv.INTER_CUBIC)
         canvas = np.zeros((input_h, input_w, 3), np.uint8)     # OpenPose pads right/bottom with black
         canvas[:content_h, :content_w] = resized
-        # OpenPose's VGG normalisation: BGR, pixel / 256 - 0.5
-        blob = cv.dnn.blobFromImage(canvas, 1.0 / 256, (input_w, input_h), (128, 128, 128),
-                                    swapRB=False, crop=False)
+        # OpenPose's VGG normalisation (models.yml): BGR, pixel / 256 - 0.5
+        blob = cv.dnn.blobFromImage(canvas, self.INPUT['scale'], (input_w, input_h), self.INPUT['mean'],
+                                    swapRB=bool(self.INPUT['rgb']), crop=False)
         return blob, (input_w, input_h), (content_w, content_h)
 
     def heatmaps(self, image_bgr):
@@ -350,15 +354,9 @@ def default_pose_model(directory=None):
         return onnx_path
     tflite = os.path.join(directory, BLAZEPOSE_TFLITE)
     wanted = OPENPOSE_ONNX if not _has_caffe_importer() else '%s + %s' % (OPENPOSE_CAFFEMODEL, OPENPOSE_PROTOTXT)
-    print('info: OpenPose files (%s) not found in %s; using BlazePose (%s)'
-          % (wanted, directory, BLAZEPOSE_TFLITE), file=sys.stderr)
+    log.info('OpenPose files (%s) not found in %s; using BlazePose (%s)', wanted, directory, BLAZEPOSE_TFLITE)
     if not os.path.isfile(tflite):
-        sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-        try:
-            import download_models
-        except ImportError:
-            raise common.UsageError('%s not found and models/download_models.py is missing; get it from '
-                                    'the mediapipe==0.10.21 wheel (mediapipe/modules/pose_landmark/)' % tflite)
+        from models import download_models
         download_models.fetch([BLAZEPOSE_TFLITE], directory)
         if not os.path.isfile(tflite):
             raise common.RuntimeFailure('could not fetch %s into %s' % (BLAZEPOSE_TFLITE, directory))
@@ -438,42 +436,55 @@ def _write_text(path, text):
     return common.write_bytes(path, text.encode('utf-8'))
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(
-        description='18 COCO body keypoints with OpenPose (Caffe or ONNX) or BlazePose (TFLite).')
+        description='18 COCO body keypoints with OpenPose (Caffe or ONNX) or BlazePose (TFLite). '
+                    'Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
     parser.add_argument('-i', '--input', required=True, help='person photo')
+    parser.add_argument('-o', '--output', default=None,
+                        help='skeleton drawing to write (default: <input name>_pose.png here)')
+    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout')
     parser.add_argument('-m', '--model', default=None,
                         help='%s, %s or %s (default: OpenPose from the models directory if present, '
                              'else BlazePose)' % (OPENPOSE_ONNX, OPENPOSE_CAFFEMODEL, BLAZEPOSE_TFLITE))
     parser.add_argument('--config', default=None, help='OpenPose prototxt for a .caffemodel (OpenCV 4)')
-    parser.add_argument('-o', '--output', default=None,
-                        help='skeleton drawing to write (default: <input name>_pose.png here)')
-    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout')
-    parser.add_argument('--backend', default='default', choices=list(common.BACKENDS))
-    parser.add_argument('--target', default='cpu', choices=list(common.TARGETS))
     parser.add_argument('--threshold', type=float, default=None,
                         help='lowest confidence kept (default: 0.1 OpenPose, 0.5 BlazePose)')
-    args = parser.parse_args(argv)
+    common.add_backend_arguments(parser)
+    common.add_verbosity_arguments(parser)
+    return parser
+
+
+def main(argv=None):
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
 
     backend_id, target_id = common.backend_target(args.backend, args.target)
     image = common.read_image(args.input, 'person image')
-    estimator = create_pose_estimator(args.model, backend_id, target_id, args.config, args.threshold)
+    with common.SyntheticWarnings('pose'):
+        estimator = create_pose_estimator(args.model, backend_id, target_id, args.config, args.threshold)
     keypoints = estimator.infer(image)
     if not np.any(keypoints[:, 2] > 0):
-        print('warning: no body part found in %s' % args.input, file=sys.stderr)
+        log.warning('no body part found in %s', args.input)
 
     output = args.output or os.path.splitext(os.path.basename(args.input))[0] + '_pose.png'
     common.write_image(output, draw_skeleton(image, keypoints))
-    print('wrote %s' % output, file=sys.stderr)
+    log.info('wrote %s', output)
     if args.json:
         text = json.dumps(keypoints_to_json(keypoints))
         if args.json == '-':
             print(text)
         else:
             _write_text(args.json, text + '\n')
-            print('wrote %s' % args.json, file=sys.stderr)
+            log.info('wrote %s', args.json)
     return 0
 
 
-if __name__ == '__main__':
+def cli():
+    """Console command `openpose-keypoints`."""
     sys.exit(common.run_main(main))
+
+
+if __name__ == '__main__':
+    cli()

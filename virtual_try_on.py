@@ -22,7 +22,9 @@ import common
 import pil_bilinear
 from common import RuntimeFailure, UsageError
 
-HEIGHT, WIDTH = 256, 192  # CP-VTON's fine_height, fine_width
+GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
+# CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
+HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
@@ -422,7 +424,7 @@ def build_parser():
         description='Virtual try-on (CP-VTON) with OpenCV dnn: dresses the person of --input in the garment '
                     'of --cloth. Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
     parser.add_argument('-i', '--input', required=True, help='person photo')
-    parser.add_argument('-c', '--cloth', required=True, help='garment photo (on a plain background)')
+    parser.add_argument('-c', '--cloth', required=True, help='garment photo: on white, or a cut-out with alpha (laid over white)')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window')
     parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
@@ -435,12 +437,10 @@ def build_parser():
     parser.add_argument('--labels', help='LIP parsing of the person photo (grey label, palette or colour PNG), '
                                          'instead of the parsing network')
     parser.add_argument('--synthetic', action='store_true',
-                        help='use the synthetic seeded-random GMM, TOM and parsing models (built on first use) to '
+                        help='use the synthetic seeded-random GMM and TOM models (built on first use) to '
                              'see the pipeline run without the published files; the output is NOT a try-on')
-    parser.add_argument('--backend', default='default', choices=sorted(common.BACKENDS),
-                        help='dnn backend (default: %(default)s)')
-    parser.add_argument('--target', default='cpu', choices=sorted(common.TARGETS),
-                        help='dnn target device (default: %(default)s)')
+    common.add_backend_arguments(parser)
+    common.add_verbosity_arguments(parser)
     return parser
 
 
@@ -449,11 +449,9 @@ def _synthetic_dir():
 
 
 def main(argv=None):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse printed its usage message
-        return exit_.code
+    args, status = common.parse_cli(build_parser(), argv)
+    if args is None:
+        return status
     backend, target = common.backend_target(args.backend, args.target)
     person = common.read_image(args.input, 'person photo')
     cloth = common.read_image(args.cloth, 'cloth photo')
@@ -472,25 +470,22 @@ def main(argv=None):
 
     model_dir = _synthetic_dir() if args.synthetic else None
     if args.synthetic:
-        sys.path.insert(0, os.path.join(common.REPO_DIR, 'models'))
-        import synthetic
-        print('note: --synthetic: GMM and TOM have seeded random weights; the output is NOT a try-on',
-              file=sys.stderr)
+        from models import synthetic
         synthetic.build_all(model_dir, openpose=False)
     verify = not args.synthetic  # the synthetic files share the published names, not their bytes
-    gmm = args.gmm or common.find_model('cp_vton_gmm.onnx', model_dir, verify=verify)
-    tom = args.tom or common.find_model('cp_vton_tom.onnx', model_dir, verify=verify)
-    cp_vton = CpVton(gmm, tom, backend, target)
-
-    pose = parsing = None
-    if keypoints is None:
-        import openpose
-        pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
-                                              config=args.pose_config)
-    if labels is None:
-        import human_parsing
-        # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
-        parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
+    with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
+        gmm = args.gmm or common.find_model(GMM_FILE, model_dir, verify=verify)
+        tom = args.tom or common.find_model(TOM_FILE, model_dir, verify=verify)
+        cp_vton = CpVton(gmm, tom, backend, target)
+        pose = parsing = None
+        if keypoints is None:
+            import openpose
+            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
+                                                  config=args.pose_config)
+        if labels is None:
+            import human_parsing
+            # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
+            parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
     result = VirtualTryOn(cp_vton, pose, parsing).infer(person, cloth, keypoints, labels)
     common.write_image(output, result)
     print(output)
@@ -501,5 +496,10 @@ def main(argv=None):
     return 0
 
 
-if __name__ == '__main__':
+def cli():
+    """Console command `virtual-try-on`."""
     sys.exit(common.run_main(main))
+
+
+if __name__ == '__main__':
+    cli()

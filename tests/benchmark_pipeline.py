@@ -14,9 +14,9 @@ import cv2 as cv
 import numpy as np
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [REPO_DIR, os.path.join(REPO_DIR, 'models')]
+sys.path.insert(0, REPO_DIR)
 
-import synthetic  # noqa: E402
+from models import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data', 'viton')

@@ -5,8 +5,7 @@ import sys
 import pytest
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_DIR)
-sys.path.insert(0, os.path.join(REPO_DIR, 'models'))
+sys.path.insert(0, REPO_DIR)  # the modules under test, and the models package, from this checkout
 
 # ../shared/data beside the checkout (CI has it there too); TRYON_SHARED_DATA overrides.
 SHARED_DATA = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
@@ -27,7 +26,7 @@ def synthetic_dir(tmp_path_factory):
     TRYON_SYNTHETIC_CACHE names a directory to reuse between runs (CI's two OpenCV
     generations share one build); the builders are seeded, so a reuse is the same bytes.
     """
-    import synthetic
+    from models import synthetic
     directory = os.environ.get('TRYON_SYNTHETIC_CACHE') or str(tmp_path_factory.mktemp('synthetic'))
     synthetic.build_all(directory)
     return directory
@@ -38,7 +37,7 @@ def blazepose_model():
     """MediaPipe's pose_landmark_full.tflite, the one real network the tests run, taken from the
     mediapipe wheel on PyPI once (into $TRYON_MODEL_CACHE or the gitignored models/) and verified by
     sha256. No skip: without it the real-model tests must fail, not vanish."""
-    import download_models
+    from models import download_models
     directory = os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models')
     return download_models.fetch(['pose_landmark_full.tflite'], directory, progress=False)[0]
 
@@ -47,7 +46,7 @@ def blazepose_model():
 def synthetic_models_home(synthetic_dir, blazepose_model, tmp_path_factory):
     """A models directory as --synthetic sees it: synthetic/ beside the real MediaPipe files (BlazePose,
     and the selfie segmentation that parsing without JPPNet uses)."""
-    import download_models
+    from models import download_models
     selfie = download_models.fetch(['selfie_segmentation.tflite'], os.path.dirname(blazepose_model), progress=False)[0]
     home = tmp_path_factory.mktemp('models_home')
     os.symlink(synthetic_dir, home / 'synthetic')

@@ -152,7 +152,7 @@ def test_unusual_but_valid_photos(setup, kind):
         image = cv.cvtColor(person, cv.COLOR_BGR2GRAY)
     else:
         image = cv.cvtColor(person, cv.COLOR_BGR2BGRA)
-        image[..., 3] = 7   # alpha is dropped, not multiplied in
+        image[..., 3] = 255   # opaque: the same pixels (transparency: test_conventions.py)
     path = str(setup['dir'] / ('person_%s.png' % kind))
     cv.imwrite(path, image)
     result = tryon(setup, person=path)

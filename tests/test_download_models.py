@@ -15,9 +15,11 @@ import time
 import types
 import zipfile
 
+import cv2 as cv
 import pytest
 
-import download_models as dm
+import common
+from models import download_models as dm
 from conftest import REPO_DIR
 
 SCRIPT = os.path.join(REPO_DIR, 'models', 'download_models.py')
@@ -141,14 +143,52 @@ def test_registry_entries_are_complete():
         assert entry['name'] == name
         for field in ('description', 'licence', 'source', 'used_by'):
             assert entry[field].strip(), (name, field)
-        assert all(re.match(r'https?://[^ ]+$', url) for url in entry['urls']), name
+        assert all(re.match(r'https?://[^ ]+$', url) for url in entry.get('urls', ())), name
         if entry.get('produce'):
-            assert entry['sha256'] is None and entry['size'] is None
+            assert entry.get('sha256') is None and entry.get('size') is None
             assert all(dep in dm.MODELS and dm.MODELS[dep]['sha256'] for dep in entry['inputs'])
         else:
             assert re.fullmatch(r'[0-9a-f]{64}', entry['sha256']), name
             assert isinstance(entry['size'], int) and entry['size'] > 0
-            assert entry['urls'] or entry.get('wheel'), name
+            assert entry.get('urls') or entry.get('wheel'), name
+
+
+def test_registry_is_the_yaml_file_and_the_downloader_reads_it():
+    """models/models.yml, read here as plain text and with cv.FileStorage, is what the
+    downloader and the loaders use: same entries, same order; every entry pinned or produced locally."""
+    registry_path = os.path.join(REPO_DIR, 'models', 'models.yml')
+    with open(registry_path) as f:
+        text = f.read()
+    ids = re.findall(r'^([A-Za-z0-9_]+):\s*$', text, flags=re.M)
+    files = re.findall(r'^  file: "([^"]+)"$', text, flags=re.M)
+    assert len(ids) == len(files) == len(dm.MODELS) and list(dm.MODELS) == files
+    assert dm.MODELS is common.model_registry()
+    for model_id, name in zip(ids, files):
+        entry = dm.MODELS[name]
+        assert entry['id'] == model_id
+        assert (entry.get('size') and entry.get('sha256')) or entry.get('produce'), name
+    # the registry's published facts, read back independently of common.py's reader
+    storage = cv.FileStorage(registry_path, cv.FILE_STORAGE_READ)
+    for model_id, name in zip(ids, files):
+        node = storage.getNode(model_id)
+        assert node.getNode('file').string() == name
+        if not node.getNode('sha256').empty():
+            assert node.getNode('sha256').string() == dm.MODELS[name]['sha256']
+            assert int(node.getNode('size').real()) == dm.MODELS[name]['size']
+
+
+def test_list_prints_every_registry_entry(tmp_path):
+    result = run_cli('--list', '--dir', str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()]
+    for name in dm.MODELS:
+        assert name in listed, name
+
+
+def test_runtime_scripts_do_not_edit_sys_path():
+    for script in ('common.py', 'virtual_try_on.py', 'openpose.py', 'human_parsing.py', 'pil_bilinear.py'):
+        with open(os.path.join(REPO_DIR, script)) as f:
+            assert 'sys.path' not in f.read(), script
 
 
 def test_registry_holds_the_published_sizes_and_hashes():
@@ -189,7 +229,8 @@ def test_share_links_become_direct_links():
 
 
 # ---------------------------------------------------------------------------- downloads
-def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys):
+def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys, caplog):
+    caplog.set_level('INFO')
     payload = payload_of(3 * (1 << 20) + 123)
     server.files['tiny.bin'] = payload
     entry = make_entry('tiny.bin', payload)
@@ -198,7 +239,7 @@ def test_download_verifies_renames_and_reports_progress(server, tmp_path, capsys
     assert (tmp_path / 'tiny.bin').read_bytes() == payload
     assert os.listdir(tmp_path) == ['tiny.bin']      # no .part left
     err = capsys.readouterr().err
-    assert 'tiny.bin: 100%' in err and 'saved and verified' in err
+    assert 'tiny.bin: 100%' in err and 'saved and verified' in caplog.text
     assert len(err.splitlines()) <= 8                # not a line per chunk on a non-terminal
 
 
@@ -308,28 +349,31 @@ def test_wrong_length_and_web_pages_are_refused_before_downloading(server, tmp_p
     assert os.listdir(tmp_path) == []
 
 
-def test_next_mirror_is_tried_after_a_failure(server, tmp_path, capsys):
+def test_next_mirror_is_tried_after_a_failure(server, tmp_path, caplog):
+    caplog.set_level('DEBUG')
     payload = payload_of(4096, seed=7)
     server.files['good/m.bin'] = payload
     urls = [closed_port_url('m.bin'), server.url('missing/m.bin'), server.url('good/m.bin')]
     dm.download(make_entry('m.bin', payload), str(tmp_path), urls=urls, timeout=5)
     assert (tmp_path / 'm.bin').read_bytes() == payload
-    err = capsys.readouterr().err
+    err = caplog.text    # the sources tried are debugging details (-v)
     assert 'cannot connect' in err and 'HTTP 404' in err and 'trying the next source' in err
 
 
-def test_present_file_is_kept_and_wrong_file_fetched_again(server, tmp_path, capsys):
+def test_present_file_is_kept_and_wrong_file_fetched_again(server, tmp_path, caplog):
+    caplog.set_level('INFO')
     payload = payload_of(4096, seed=8)
     entry = make_entry('m.bin', payload)
     (tmp_path / 'm.bin').write_bytes(payload)
     dm.download(entry, str(tmp_path), urls=[closed_port_url('m.bin')], timeout=5)
-    assert 'already present' in capsys.readouterr().err
+    assert 'already present' in caplog.text
+    caplog.clear()
 
     (tmp_path / 'm.bin').write_bytes(payload[:-1] + b'!')
     server.files['m.bin'] = payload
     dm.download(entry, str(tmp_path), urls=[server.url('m.bin')], timeout=5)
     assert (tmp_path / 'm.bin').read_bytes() == payload
-    assert 'fetching it again' in capsys.readouterr().err
+    assert 'fetching it again' in caplog.text
 
 
 def test_local_mirror_by_file_url(tmp_path):
@@ -359,6 +403,24 @@ def test_cli_unreachable_source_is_one_clean_error(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
     assert len(errors) == 1 and url in errors[0] and 'cannot connect' in errors[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_failed_run_is_one_line_per_model_and_a_summary(tmp_path):
+    gmm_urls = [closed_port_url('a.onnx'), closed_port_url('b.onnx')]
+    args = ['cp_vton_gmm.onnx', 'cp_vton_tom.onnx', 'openpose_pose_coco.prototxt', '--dir', str(tmp_path),
+            '--timeout', '5', '--url', 'cp_vton_tom.onnx=' + closed_port_url('t.onnx'),
+            '--url', 'openpose_pose_coco.prototxt=' + closed_port_url('p.prototxt')]
+    args += ['--url=cp_vton_gmm.onnx=' + url for url in gmm_urls]
+    result = run_cli(*args)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 3
+    gmm_error = [line for line in errors if 'cp_vton_gmm.onnx' in line][0]
+    assert 'its 2 sources failed' in gmm_error and not any(url in gmm_error for url in gmm_urls)
+    assert '0 of 3 model(s) present' in result.stdout and '3 failed' in result.stdout
+    assert 'openpose_pose_coco.onnx' not in result.stdout + result.stderr    # no advice that cannot work
+    verbose = run_cli(*(args + ['-v']))
+    assert all(url in verbose.stderr for url in gmm_urls)
 
 
 def test_cli_checksum_mismatch_exits_1_and_leaves_nothing(server, tmp_path):
@@ -405,7 +467,9 @@ def test_synthetic_option_calls_the_builder(tmp_path, monkeypatch, capsys):
     calls = []
     fake = types.ModuleType('synthetic')
     fake.build_all = lambda directory: calls.append(directory) or [os.path.join(directory, 'a.onnx')]
-    monkeypatch.setitem(sys.modules, 'synthetic', fake)
+    import models
+    monkeypatch.setitem(sys.modules, 'models.synthetic', fake)
+    monkeypatch.setattr(models, 'synthetic', fake, raising=False)
     assert dm.run_main(dm.main, ['--synthetic', '--dir', str(tmp_path / 'syn')]) == 0
     assert calls == [str(tmp_path / 'syn')]
     assert 'NOT trained' in capsys.readouterr().out
@@ -469,7 +533,7 @@ def test_wheel_is_fetched_with_pip_download(tmp_path):
     entry = wheel_entry(payload, requirement='fakepose==1.0', member='fakepose/pose_landmark_full.tflite')
     path = dm.fetch_from_wheel(entry, str(out), pip_args=['--no-index', '--find-links', str(links)])
     assert open(path, 'rb').read() == payload
-    assert os.listdir(out / '.cache') == ['fakepose-1.0-py3-none-any.whl']
+    assert os.listdir(out) == ['pose_landmark_full.tflite']    # no copy of the wheel is kept
 
     with pytest.raises(dm.DownloadError, match='pip download fakepose==2.0 failed'):
         dm.fetch_from_wheel(wheel_entry(payload, requirement='fakepose==2.0'), str(tmp_path / 'other'),

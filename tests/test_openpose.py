@@ -19,7 +19,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import openpose
-import openpose_caffe
+from models import openpose_caffe
 
 PROTOTXT = os.path.join(SHARED_DATA, 'models', 'openpose_pose_coco.prototxt')
 HAS_CAFFE = hasattr(cv.dnn, 'readNetFromCaffe')
@@ -340,11 +340,11 @@ def test_openpose_input_geometry_is_bounded(synthetic_openpose):
 
 
 # ============================================================================ OpenPose class
-def test_openpose_synthetic_infer(synthetic_openpose, capsys):
+def test_openpose_synthetic_infer(synthetic_openpose):
     image = common.read_image(VITON_PERSONS[0])
-    pose = openpose.create_pose_estimator(synthetic_openpose['onnx'])
+    with pytest.warns(common.SyntheticModelWarning, match='SYNTHETIC'):
+        pose = openpose.create_pose_estimator(synthetic_openpose['onnx'])
     assert isinstance(pose, openpose.OpenPose)
-    assert 'SYNTHETIC' in capsys.readouterr().err
     pose.input_height = 96
     keypoints = pose.infer(image)
     assert keypoints.shape == (18, 3) and keypoints.dtype == np.float32
@@ -358,22 +358,24 @@ def test_openpose_synthetic_infer(synthetic_openpose, capsys):
     np.testing.assert_allclose(keypoints, expected, atol=1e-4)
 
 
-def test_openpose_caffemodel_loading(synthetic_openpose, capsys):
+def test_openpose_caffemodel_loading(synthetic_openpose):
     if HAS_CAFFE:
-        pose = openpose.OpenPose(synthetic_openpose['caffemodel'], synthetic_openpose['prototxt'], input_height=96)
-        assert 'SYNTHETIC' in capsys.readouterr().err
+        with pytest.warns(common.SyntheticModelWarning, match='SYNTHETIC'):
+            pose = openpose.OpenPose(synthetic_openpose['caffemodel'], synthetic_openpose['prototxt'],
+                                     input_height=96)
         assert pose.infer(common.read_image(VITON_PERSONS[1])).shape == (18, 3)
     else:
         with pytest.raises(common.UsageError, match='openpose_caffe.py'):
             openpose.OpenPose(synthetic_openpose['caffemodel'], synthetic_openpose['prototxt'])
 
 
-def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path, capsys):
+def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path, caplog):
+    caplog.set_level('INFO')
     chosen = openpose.default_pose_model(os.path.dirname(synthetic_openpose['onnx']))
     assert chosen == (synthetic_openpose['caffemodel'] if HAS_CAFFE else synthetic_openpose['onnx'])
     os.symlink(blazepose_model, tmp_path / openpose.BLAZEPOSE_TFLITE)     # present and valid: no fetch
     assert openpose.default_pose_model(str(tmp_path)) == str(tmp_path / openpose.BLAZEPOSE_TFLITE)
-    assert 'BlazePose' in capsys.readouterr().err
+    assert 'BlazePose' in caplog.text
     damaged = tmp_path / 'damaged'
     damaged.mkdir()
     (damaged / openpose.BLAZEPOSE_TFLITE).write_bytes(b'placeholder')    # present but not the published file

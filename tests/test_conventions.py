@@ -1,0 +1,175 @@
+"""What every user meets first: garments with alpha, backend names, --help, messages, the installable package."""
+import importlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import warnings
+
+import cv2 as cv
+import numpy as np
+import pytest
+from PIL import Image
+
+import common
+import virtual_try_on as vto
+from conftest import REPO_DIR, VITON_CLOTHES, VITON_PERSONS
+from test_virtual_try_on_cli import make_person_analysis
+
+SCRIPTS = ('virtual_try_on.py', 'openpose.py', 'human_parsing.py', os.path.join('models', 'download_models.py'))
+
+
+def cut_out(garment_bgr):
+    """A shop-style cut-out of a VITON garment: alpha 255 on the garment, 0 on the white background, a soft
+    2-px edge; returns (alpha, rgba with black under the transparent pixels, the same with white)."""
+    garment = garment_bgr.min(axis=2) < 240
+    garment = cv.morphologyEx(garment.astype(np.uint8), cv.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    alpha = cv.GaussianBlur(garment * 255, (5, 5), 0)
+    rgb = cv.cvtColor(garment_bgr, cv.COLOR_BGR2RGB)
+    clear = (alpha == 0)[..., None]
+    on_black = np.dstack([np.where(clear, 0, rgb), alpha])
+    on_white = np.dstack([np.where(clear, 255, rgb), alpha])
+    return alpha, on_black, on_white
+
+
+def pillow_over_white(rgba):
+    """The independent reference: Pillow's alpha compositing over an opaque white image, as BGR."""
+    white = Image.new('RGBA', (rgba.shape[1], rgba.shape[0]), (255, 255, 255, 255))
+    flat = Image.alpha_composite(white, Image.fromarray(rgba, 'RGBA')).convert('RGB')
+    return cv.cvtColor(np.asarray(flat), cv.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope='module')
+def cp_vton(synthetic_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', common.SyntheticModelWarning)
+        return vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                          os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
+
+
+@pytest.mark.parametrize('pair', range(len(VITON_CLOTHES)))
+def test_garment_with_alpha_is_laid_over_white(cp_vton, tmp_path, pair):
+    garment = cv.imread(VITON_CLOTHES[pair])
+    alpha, on_black, on_white = cut_out(garment)
+    assert (alpha == 0).mean() > 0.2 and ((alpha > 0) & (alpha < 255)).any()    # a real cut-out, soft edge
+    reference = pillow_over_white(on_black)
+    paths = {}
+    for name, rgba in (('black', on_black), ('white', on_white)):
+        paths[name] = str(tmp_path / ('garment_%s.png' % name))
+        cv.imwrite(paths[name], cv.cvtColor(rgba, cv.COLOR_RGBA2BGRA))
+    paths['reference'] = str(tmp_path / 'garment_on_white.png')
+    cv.imwrite(paths['reference'], reference)
+    # a plain alpha drop leaves the transparent black: most of the photo would reach the networks black
+    dropped = cv.imread(paths['black'], cv.IMREAD_COLOR)
+    assert np.abs(dropped.astype(int) - reference).max() > 200
+
+    read = {name: common.read_image(path) for name, path in paths.items()}
+    for name in ('black', 'white'):
+        assert np.abs(read[name].astype(int) - reference).max() <= 1, name
+
+    labels_path, keypoints_path = make_person_analysis(VITON_PERSONS[pair], str(tmp_path))
+    person = cv.imread(VITON_PERSONS[pair])
+    import human_parsing
+    import openpose
+    labels = human_parsing.read_parsing(labels_path)
+    pose = vto.pose_map(openpose.read_keypoints_json(keypoints_path))
+    results = {name: cp_vton.infer(labels, person, pose, image).astype(int) for name, image in read.items()}
+    for name in ('black', 'white'):
+        difference = np.abs(results[name] - results['reference']).max()
+        print('pair %d, garment cut out over %s: max difference to the garment on white %d' % (pair, name, difference))
+        assert difference <= 1, name
+
+
+def test_person_photo_with_alpha_is_laid_over_white(tmp_path):
+    person = cv.imread(VITON_PERSONS[0])
+    _, on_black, _ = cut_out(person)
+    path = str(tmp_path / 'person.png')
+    cv.imwrite(path, cv.cvtColor(on_black, cv.COLOR_RGBA2BGRA))
+    assert np.abs(common.read_image(path).astype(int) - pillow_over_white(on_black)).max() <= 1
+
+
+def test_backend_alone_picks_its_natural_target():
+    assert common.backend_target('opencv') == (cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
+    assert common.backend_target('default') == (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_TARGET_CPU)
+    for backend, target in (('cuda', 'cuda'), ('openvino', 'cpu')):
+        try:
+            pair = common.backend_target(backend)
+        except common.UsageError as err:     # this OpenCV has no such backend: the message says what to use
+            message = str(err)
+            assert 'backend %s with target %s is not available' % (backend, target) in message
+            assert '--backend opencv --target cpu' in message or 'add --target' in message
+        else:
+            assert pair == (common.BACKENDS[backend], common.TARGETS[target])
+
+
+def test_unavailable_target_says_what_to_add():
+    with pytest.raises(common.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
+        common.backend_target('opencv', 'cuda')
+
+
+def build_parsers():
+    import human_parsing
+    import openpose
+    from models import download_models
+    return {'virtual_try_on.py': vto.build_parser(), 'openpose.py': openpose.build_parser(),
+            'human_parsing.py': human_parsing.build_parser(), 'download_models.py': download_models.build_parser()}
+
+
+def test_every_option_has_help_and_the_shared_ones_come_last_in_one_order():
+    for script, parser in build_parsers().items():
+        options = [a for a in parser._actions if a.option_strings and a.dest != 'help']
+        for action in options:
+            if action.help != '==SUPPRESS==':
+                assert action.help and action.help.strip(), (script, action.dest)
+                shown = parser._get_formatter()._expand_help(action)
+                assert shown.count('(default') <= 1, (script, action.dest)
+        tail = [a.dest for a in options if a.help != '==SUPPRESS=='][-4:]
+        shared = ['backend', 'target', 'quiet', 'verbose']
+        assert tail == (shared if script != 'download_models.py' else tail[:2] + shared[2:]), script
+        assert options[0].option_strings[:1] in (['-i'], ['--list']), script
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_help_text_has_no_doubled_defaults(script):
+    result = subprocess.run([sys.executable, os.path.join(REPO_DIR, script), '--help'], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    text = ' '.join(result.stdout.split())
+    assert not re.search(r'\(default: [^)]*\)\s*\(default', text)
+    assert '-q, --quiet' in text and '-v, --verbose' in text
+
+
+def test_library_messages_are_logging_and_warnings_an_application_controls(synthetic_dir, caplog):
+    gmm, tom = (os.path.join(synthetic_dir, name) for name in ('cp_vton_gmm.onnx', 'cp_vton_tom.onnx'))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        vto.CpVton(gmm, tom)
+    synthetic = [w for w in caught if issubclass(w.category, common.SyntheticModelWarning)]
+    assert len(synthetic) == 2 and 'cp_vton_gmm.onnx' in str(synthetic[0].message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        warnings.filterwarnings('ignore', category=common.SyntheticModelWarning)
+        vto.CpVton(gmm, tom)
+    assert not caught
+    # the modules log through their own loggers; no handler is installed by importing them
+    for module in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+        importlib.import_module(module)
+    for name in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+        assert logging.getLogger(name).handlers == [], name
+
+
+def test_pyproject_installs_the_flat_modules_and_the_console_commands():
+    try:
+        import tomllib
+    except ImportError:
+        pytest.skip('tomllib needs Python 3.11')
+    with open(os.path.join(REPO_DIR, 'pyproject.toml'), 'rb') as f:
+        project = tomllib.load(f)
+    flat = sorted(f[:-3] for f in os.listdir(REPO_DIR) if f.endswith('.py'))
+    assert sorted(project['tool']['setuptools']['py-modules']) == flat
+    for command, target in project['project']['scripts'].items():
+        module, function = target.split(':')
+        assert callable(getattr(importlib.import_module(module), function)), command
+    with open(os.path.join(REPO_DIR, 'requirements.txt')) as f:
+        assert project['project']['dependencies'] == [line.strip() for line in f if line.strip()]
