@@ -27,6 +27,7 @@ Labels: 0 Background, 1 Hat, 2 Hair, 3 Glove, 4 Sunglasses, 5 UpperClothes, 6 Dr
 import argparse
 import functools
 import io
+import logging
 import os
 import sys
 
@@ -34,6 +35,8 @@ import cv2 as cv
 import numpy as np
 
 import common
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = 'lip_jppnet_384.pb'
 N_CLASSES = 20
@@ -499,6 +502,381 @@ def synthetic_model_path(directory=None):
     return path
 
 
+# ---------------------------------------------------------------------------- parsing from MediaPipe's models
+POSE_SEGMENTATION_MODEL = 'pose_landmark_full.tflite'
+SELFIE_MODEL = 'selfie_segmentation.tflite'
+# the per-pixel classifier fitted by models/fit_mediapipe_parsing.py on VITON's training parsings
+MEDIAPIPE_TABLE = os.path.join(common.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
+MEDIAPIPE_WORK_SIZE = 256   # longest side the labels are worked out at (VITON's photos are 256x192)
+# classes of the classifier: background, hair, face, upper body, arm, pants, skirt, leg, shoe; the LIP
+# label each writes (arms, legs and shoes are split into left and right afterwards)
+MEDIAPIPE_CLASS_LABELS = np.array([0, 2, 13, 5, 14, 9, 12, 16, 18], np.uint8)
+# LIP label -> classifier class, for fitting: hat with hair, sunglasses with face, glove with arm,
+# dress/coat/jumpsuit/scarf with the upper body, socks with legs
+MEDIAPIPE_CLASS_OF_LABEL = np.array([0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 6, 2, 4, 4, 7, 7, 8, 8], np.uint8)
+# COCO-18 keypoint indices the features use
+_NOSE, _NECK, _RSH, _REL, _RWR, _LSH, _LEL, _LWR, _RHIP, _RKNEE, _RANK, _LHIP, _LKNEE, _LANK = range(14)
+
+
+def _segment_distance(xs, ys, a, b):
+    """Distance of every (xs, ys) point to the segment a-b."""
+    d = b - a
+    length2 = max(float(d @ d), 1e-6)
+    t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / length2, 0, 1)
+    return np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1])
+
+
+def body_skeleton(keypoints, shape):
+    """Points the features need, from COCO-18 keypoints (x, y, confidence) in pixels; a missing one
+    (confidence <= 0.1) is placed where a standing frontal body would have it. Returns (points, scale):
+    scale is the shoulder width in pixels, the unit of every distance feature."""
+    height, width = shape
+    points = np.asarray(keypoints, np.float64)[:, :2]
+    found = np.asarray(keypoints)[:, 2] > 0.1
+    if found[_RSH] and found[_LSH]:
+        shoulders = float(np.hypot(*(points[_RSH] - points[_LSH])))
+    else:
+        shoulders = 0.3 * width
+    scale = max(shoulders, 0.15 * width, 8.0)
+
+    def get(index, default):
+        return points[index] if found[index] else np.asarray(default, np.float64)
+
+    neck = get(_NECK, (width / 2, 0.3 * height))
+    hips = [points[i] for i in (_RHIP, _LHIP) if found[i]]
+    hip = np.mean(hips, axis=0) if hips else neck + (0, 1.6 * scale)
+    p = {'neck': neck, 'hip': hip, 'nose': get(_NOSE, neck - (0, 0.6 * scale))}
+    p['rsh'] = get(_RSH, neck - (scale / 2, 0))
+    p['lsh'] = get(_LSH, neck + (scale / 2, 0))
+    for side in 'rl':
+        first = _RSH if side == 'r' else _LSH  # elbow, wrist, hip, knee, ankle follow in COCO order
+        p[side + 'el'] = get(first + 1, p[side + 'sh'] + (0, 0.9 * scale))
+        p[side + 'wr'] = get(first + 2, p[side + 'el'] + (0, 0.8 * scale))
+        hip_index = _RHIP if side == 'r' else _LHIP
+        p[side + 'hip'] = get(hip_index, hip + ((-0.3 if side == 'r' else 0.3) * scale, 0))
+        p[side + 'knee'] = get(hip_index + 1, p[side + 'hip'] + (0, 1.3 * scale))
+        p[side + 'ank'] = get(hip_index + 2, p[side + 'knee'] + (0, 1.3 * scale))
+    return p, scale
+
+
+def _median_colour(lab, mask, fallback):
+    values = lab[mask]
+    return np.median(values, axis=0) if len(values) >= 4 else np.asarray(fallback, np.float32)
+
+
+def parsing_features(image_bgr, keypoints, pose_mask, selfie_mask):
+    """(H, W, 26) float32 per-pixel features for the MediaPipe parsing classifier: position relative
+    to the body (in shoulder widths), distance to the limbs, the two person masks (and blurred), the
+    colour (Lab) and its distance to the face, torso, lower body and background colours."""
+    height, width = image_bgr.shape[:2]
+    p, scale = body_skeleton(keypoints, (height, width))
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    f = [(xs - p['neck'][0]) / scale, (ys - p['neck'][1]) / scale, (ys - p['nose'][1]) / scale,
+         np.hypot(xs - p['nose'][0], ys - p['nose'][1]) / scale,
+         (ys - p['hip'][1]) / scale, (xs - p['hip'][0]) / scale]
+    upper_arm = np.minimum(_segment_distance(xs, ys, p['rsh'], p['rel']), _segment_distance(xs, ys, p['lsh'], p['lel']))
+    forearm = np.minimum(_segment_distance(xs, ys, p['rel'], p['rwr']), _segment_distance(xs, ys, p['lel'], p['lwr']))
+    thigh = np.minimum(_segment_distance(xs, ys, p['rhip'], p['rknee']), _segment_distance(xs, ys, p['lhip'], p['lknee']))
+    torso = _segment_distance(xs, ys, p['neck'], p['hip'])
+    f += [upper_arm / scale, forearm / scale, thigh / scale, torso / scale]
+    # the pose mask as a logit (what the network outputs), clipped: a probability of 0 or 1 is finite
+    pose_mask = np.clip(np.asarray(pose_mask, np.float32), 4.5e-5, 1 - 4.5e-5)
+    pose_logit = np.log(pose_mask / (1 - pose_mask)) / 5
+    selfie_mask = np.asarray(selfie_mask, np.float32)
+    f += [pose_logit, selfie_mask, cv.blur(pose_logit, (9, 9)), cv.blur(selfie_mask, (9, 9))]
+    lab = cv.cvtColor(image_bgr, cv.COLOR_BGR2Lab).astype(np.float32) / 255
+
+    def disc(centre, radius):
+        return (xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 <= radius * radius
+
+    person = (pose_logit > 0) | (selfie_mask > 0.5)
+    face = _median_colour(lab, disc(p['nose'], 0.12 * scale), (0.6, 0.55, 0.55))
+    torso_colour = _median_colour(lab, disc(p['neck'] + 0.45 * (p['hip'] - p['neck']), 0.22 * scale) & person, face)
+    lower_region = disc(p['hip'] + (0, 0.35 * scale), 0.2 * scale) & person
+    lower_colour = _median_colour(lab, lower_region, torso_colour)
+    background = _median_colour(lab, (pose_logit < -0.8) & (selfie_mask < 0.1), (0.9, 0.5, 0.5))
+    f += [lab[..., 0], lab[..., 1], lab[..., 2]]
+    for colour in (face, torso_colour, lower_colour, background):
+        distance = np.sqrt(((lab - colour.astype(np.float32)) ** 2).sum(axis=-1) + 1e-6)
+        f += [distance, cv.blur(distance, (5, 5))]
+    f.append(np.full((height, width), float(lower_region.sum() >= 4), np.float32))
+    return np.stack(f, axis=-1).astype(np.float32, copy=False)
+
+
+def _relu(x):
+    return np.maximum(x, 0, out=x)
+
+
+class ParsingClassifier:
+    """The fitted per-pixel classifier: a two-hidden-layer perceptron (ReLU) over parsing_features,
+    weights in a small .npz written by models/fit_mediapipe_parsing.py."""
+
+    KEYS = ('mean', 'std', 'W1', 'b1', 'W2', 'b2', 'W3', 'b3')
+
+    def __init__(self, path=MEDIAPIPE_TABLE):
+        try:
+            with np.load(path) as table:
+                self.params = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
+        except (OSError, KeyError, ValueError) as err:
+            raise common.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
+        if self.params['W3'].shape[1] != len(MEDIAPIPE_CLASS_LABELS):
+            raise common.UsageError('%s: the table has %d classes, expected %d'
+                                    % (path, self.params['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
+        # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
+        p = self.params
+        self._w1 = p['W1'] / p['std'][:, None]
+        self._b1 = p['b1'] - (p['mean'] / p['std']) @ p['W1']
+
+    def scores(self, features):
+        """(..., n_features) -> (..., n_classes) float32 class scores (logits)."""
+        p = self.params
+        hidden = _relu(features @ self._w1 + self._b1)
+        hidden = _relu(hidden @ p['W2'] + p['b2'])
+        return hidden @ p['W3'] + p['b3']
+
+
+def _tflite_engine():
+    # OpenCV 5's new engine returns only one output of these graphs: use the classic one
+    return cv.dnn.ENGINE_CLASSIC if hasattr(cv.dnn, 'ENGINE_CLASSIC') else None
+
+
+def _read_tflite(path, what):
+    engine = _tflite_engine()
+    try:
+        return cv.dnn.readNetFromTFLite(path) if engine is None else cv.dnn.readNetFromTFLite(path, engine)
+    except cv.error as err:
+        message = (err.err or str(err)).strip().splitlines()
+        raise common.RuntimeFailure('cannot load the %s model %s: %s'
+                                    % (what, path, message[-1] if message else 'unknown error'))
+
+
+class _BlazePoseSegmentation:
+    """COCO-18 keypoints and the person segmentation of pose_landmark_full.tflite in one pass.
+
+    Stand-in until openpose.BlazePose.segment() lands (issue 12); the lead removes this duplicate then.
+    Same regions as openpose.BlazePose: the whole photo letterboxed, then the body region its
+    auxiliary landmarks describe, enlarged 1.5x; the segmentation of that last pass is mapped back."""
+
+    SIZE = 256
+    ROI_SCALE = 1.5
+    TO_COCO = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)  # -1: neck
+    OUTPUTS = ['Identity', 'Identity_1', 'Identity_2']  # landmarks, presence, segmentation logits
+
+    def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
+        self.net = _read_tflite(model, 'pose')
+        if not set(self.OUTPUTS) <= set(self.net.getUnconnectedOutLayersNames()):
+            raise common.UsageError('%s is not a BlazePose landmark model with segmentation' % model)
+        self.setBackendAndTarget(backend_id, target_id)
+
+    def setBackendAndTarget(self, backend_id, target_id):
+        common.set_backend_target(self.net, backend_id, target_id, _tflite_engine())
+
+    def _region(self, image_bgr, centre, up, size):
+        ux, uy = up
+        s = size / self.SIZE
+        to_image = np.array([[-uy * s, -ux * s, 0.0], [ux * s, -uy * s, 0.0]])
+        to_image[:, 2] = np.asarray(centre, np.float64) - to_image[:, :2] @ np.full(2, (self.SIZE - 1) / 2)
+        square = cv.warpAffine(image_bgr, to_image, (self.SIZE, self.SIZE),
+                               flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP, borderMode=cv.BORDER_CONSTANT)
+        self.net.setInput(cv.dnn.blobFromImage(square, 1.0 / 255, (self.SIZE, self.SIZE), swapRB=True))
+        raw, presence, segmentation = self.net.forward(self.OUTPUTS)
+        raw = np.asarray(raw, np.float32).reshape(39, 5).copy()
+        raw[:, :2] = (raw[:, :2] - 0.5) @ to_image[:, :2].T.astype(np.float32) + to_image[:, 2].astype(np.float32)
+        return raw, float(np.ravel(presence)[0]), segmentation.reshape(self.SIZE, self.SIZE), to_image
+
+    def infer(self, image_bgr):
+        """(18, 3) keypoints (x, y, sigmoid(visibility)), kept when outside the photo, all zero when
+        no person; and the person mask, float32 in [0, 1] at the image's size."""
+        height, width = image_bgr.shape[:2]
+        raw, presence, logits, to_image = self._region(image_bgr, ((width - 1) / 2, (height - 1) / 2),
+                                                       (0.0, -1.0), max(width, height))
+        if presence >= 0.5:
+            centre = raw[33, :2].astype(np.float64)
+            axis = raw[34, :2].astype(np.float64) - centre
+            radius = float(np.hypot(*axis))
+            if np.isfinite(radius) and radius >= 1.0:
+                refined = self._region(image_bgr, centre, axis / radius, 2 * radius * self.ROI_SCALE)
+                if refined[1] >= 0.5:
+                    raw, presence, logits, to_image = refined
+        logits = cv.warpAffine(logits.astype(np.float32), to_image, (width, height), flags=cv.INTER_LINEAR,
+                               borderMode=cv.BORDER_CONSTANT, borderValue=-20.0)
+        mask = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        keypoints = np.zeros((18, 3), np.float32)
+        if presence < 0.5:
+            return keypoints, mask
+        index = np.array(self.TO_COCO)
+        body = index >= 0
+        confidence = 1.0 / (1.0 + np.exp(-raw[:33, 3]))
+        keypoints[body, :2] = raw[index[body], :2]
+        keypoints[body, 2] = confidence[index[body]]
+        keypoints[1, :2] = 0.5 * (raw[11, :2] + raw[12, :2])
+        keypoints[1, 2] = min(confidence[11], confidence[12])
+        return keypoints, mask
+
+
+class SelfieSegmentation:
+    """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
+
+    SIZE = 256
+
+    def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
+        self.net = _read_tflite(model, 'selfie segmentation')
+        self.setBackendAndTarget(backend_id, target_id)
+
+    def setBackendAndTarget(self, backend_id, target_id):
+        common.set_backend_target(self.net, backend_id, target_id, _tflite_engine())
+
+    def infer(self, image_bgr):
+        """float32 (H, W) in [0, 1]: the image letterboxed (centred) into the square input."""
+        height, width = image_bgr.shape[:2]
+        s = max(height, width) / self.SIZE
+        # square pixel (u, v) <- image pixel (s u + ox, s v + oy): centres aligned, letterboxed
+        to_image = np.array([[s, 0, (width - 1) / 2 - s * (self.SIZE - 1) / 2],
+                             [0, s, (height - 1) / 2 - s * (self.SIZE - 1) / 2]])
+        square = cv.warpAffine(image_bgr, to_image, (self.SIZE, self.SIZE),
+                               flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP, borderMode=cv.BORDER_CONSTANT)
+        self.net.setInput(cv.dnn.blobFromImage(square, 1.0 / 255, (self.SIZE, self.SIZE), swapRB=True))
+        probability = self.net.forward().reshape(self.SIZE, self.SIZE)
+        return cv.warpAffine(probability, to_image, (width, height), flags=cv.INTER_LINEAR,
+                             borderMode=cv.BORDER_CONSTANT, borderValue=0.0)
+
+
+class MediaPipeParsing:
+    """LIP labels without JPPNet, from networks of the mediapipe==0.10.21 wheel: the person masks of
+    BlazePose (pose_landmark_full.tflite) and of selfie_segmentation.tflite, the pose keypoints, and
+    a small per-pixel classifier (ParsingClassifier) that splits the person into hair, face, upper
+    body, arms, pants/skirt, legs and shoes.
+
+    pose: a pose estimator with infer(image) -> COCO-18 keypoints and segment(image) -> person mask
+    (float32 [0, 1], image size), whose two answers are used; None, or one without segment() (OpenPose,
+    BlazePose before issue 12), and both come from pose_landmark_full.tflite run here, as the
+    classifier was fitted."""
+
+    def __init__(self, pose=None, pose_model=None, selfie_model=None, table=MEDIAPIPE_TABLE,
+                 backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
+        self.pose = pose if hasattr(pose, 'segment') else None
+        self.classifier = ParsingClassifier(table) if table is not None else None  # None: evidence only (fitting)
+        self._pose_segmentation = None
+        if self.pose is None:
+            self._pose_segmentation = _BlazePoseSegmentation(
+                pose_model or mediapipe_model_path(POSE_SEGMENTATION_MODEL), backend_id, target_id)
+        self.selfie = SelfieSegmentation(selfie_model or mediapipe_model_path(SELFIE_MODEL), backend_id, target_id)
+        self.setBackendAndTarget(backend_id, target_id)
+
+    def setBackendAndTarget(self, backend_id, target_id):
+        for network in (self.pose, self._pose_segmentation, self.selfie):
+            if network is not None:
+                network.setBackendAndTarget(backend_id, target_id)
+
+    def person_evidence(self, image_bgr):
+        """keypoints (18, 3), pose person mask and selfie person mask (float32 [0, 1], image size)."""
+        if self.pose is None:
+            keypoints, pose_mask = self._pose_segmentation.infer(image_bgr)
+        else:
+            keypoints, pose_mask = self.pose.infer(image_bgr), self.pose.segment(image_bgr)
+        return keypoints, pose_mask, self.selfie.infer(image_bgr)
+
+    def work_image(self, image_bgr):
+        """The photo shrunk so its longest side is at most MEDIAPIPE_WORK_SIZE, and the factor."""
+        height, width = image_bgr.shape[:2]
+        factor = min(1.0, MEDIAPIPE_WORK_SIZE / max(height, width))
+        if factor == 1.0:
+            return image_bgr, factor
+        size = (max(1, int(round(width * factor))), max(1, int(round(height * factor))))
+        return cv.resize(image_bgr, size, interpolation=cv.INTER_AREA), factor
+
+    def labels_at_work_size(self, image_bgr, keypoints, pose_mask, selfie_mask):
+        """(h, w) uint8 LIP labels for a photo at work size and its evidence (same size)."""
+        features = parsing_features(image_bgr, keypoints, pose_mask, selfie_mask)
+        scores = self.classifier.scores(features)
+        # a 5x5 mean of every class's score: smooth borders, no lone pixels
+        scores = cv.blur(np.ascontiguousarray(scores), (5, 5))
+        labels = MEDIAPIPE_CLASS_LABELS[scores.argmax(axis=-1)]
+        return split_left_right(labels, keypoints)
+
+    def infer(self, image_bgr, keypoints=None, person_mask=None):
+        """(H, W) uint8 LIP labels at the image's size. keypoints (COCO-18, image pixels) and
+        person_mask (float32 [0, 1], image size) replace what the pose model would give."""
+        image_bgr = _check_image(image_bgr)
+        height, width = image_bgr.shape[:2]
+        work, factor = self.work_image(image_bgr)
+        work_keypoints, pose_mask, selfie_mask = self.person_evidence(work)
+        if keypoints is not None:
+            work_keypoints = np.asarray(keypoints, np.float32).copy()
+            work_keypoints[:, :2] = (work_keypoints[:, :2] + 0.5) * factor - 0.5
+        if person_mask is not None:
+            pose_mask = cv.resize(np.asarray(person_mask, np.float32), (work.shape[1], work.shape[0]),
+                                  interpolation=cv.INTER_AREA)
+        labels = self.labels_at_work_size(work, work_keypoints, pose_mask, selfie_mask)
+        if factor == 1.0:
+            return labels
+        return resize_labels(labels, (width, height))
+
+
+def split_left_right(labels, keypoints):
+    """Arm, leg and shoe pixels (labels 14, 16, 18) go to the person's left or right limb, whichever
+    skeleton chain (shoulder-elbow-wrist, hip-knee-ankle) is nearer: LIP's 'Left-arm' (14) is the
+    person's left, on the image's right in a frontal photo."""
+    limbs = np.isin(labels, (14, 16, 18))
+    if not limbs.any():
+        return labels
+    p, _ = body_skeleton(keypoints, labels.shape)
+    ys, xs = np.nonzero(limbs)
+    xs, ys = xs.astype(np.float32), ys.astype(np.float32)
+
+    def chain(names):
+        return np.min([_segment_distance(xs, ys, p[a], p[b]) for a, b in zip(names, names[1:])], axis=0)
+
+    is_arm = labels[limbs] == 14
+    left = np.where(is_arm, chain(('lsh', 'lel', 'lwr')), chain(('lhip', 'lknee', 'lank')))
+    right = np.where(is_arm, chain(('rsh', 'rel', 'rwr')), chain(('rhip', 'rknee', 'rank')))
+    labels = labels.copy()
+    labels[limbs] += (right < left).astype(np.uint8)  # 14 -> 15, 16 -> 17, 18 -> 19 on the right
+    return labels
+
+
+def resize_labels(labels, size):
+    """A label map resized to size = (width, height) with smooth borders: the labels it holds, one-hot,
+    resized bilinearly, argmax (strips of rows: bounded memory for a 12 MP photo)."""
+    present = np.unique(labels)
+    one_hot = (labels[None] == present[:, None, None]).astype(np.float32)
+    return present[argmax_resized(one_hot, size)]
+
+
+def mediapipe_model_path(name, directory=None):
+    """Path of a model from the mediapipe wheel in `directory` (default common.models_dir()), fetched
+    from the wheel with models/download_models.py when missing, and checked against its sha256."""
+    directory = directory or common.models_dir()
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        from models import download_models
+        download_models.fetch([name], directory)
+        if not os.path.isfile(path):
+            raise common.RuntimeFailure('could not fetch %s into %s' % (name, directory))
+    common.verify_published(path)
+    return path
+
+
+def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
+                  pose=None, directory=None):
+    """JppNet when `model` is given or lip_jppnet_384.pb is in the models directory, otherwise
+    MediaPipeParsing (which needs only files from the mediapipe wheel), saying so on the log.
+    pose: a pose estimator MediaPipeParsing may share (see its docstring)."""
+    if model:
+        return JppNet(model, backend_id, target_id)
+    directory = directory or common.models_dir()
+    jppnet = os.path.join(directory, MODEL_NAME)
+    if os.path.isfile(jppnet):
+        if not is_synthetic_model(jppnet):  # the flagged stand-in shares the name, not the bytes
+            common.verify_published(jppnet)
+        return JppNet(jppnet, backend_id, target_id)
+    log.info('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
+                MODEL_NAME, directory, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
+    return MediaPipeParsing(pose, pose_model=None if hasattr(pose, 'segment') else mediapipe_model_path(
+        POSE_SEGMENTATION_MODEL, directory), selfie_model=mediapipe_model_path(SELFIE_MODEL, directory),
+        backend_id=backend_id, target_id=target_id)
+
+
 # ---------------------------------------------------------------------------- command line
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one 'error:' line through common.run_main instead of usage + exit
@@ -507,13 +885,14 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def build_parser():
     parser = _ArgumentParser(
-        description='Parse a person into the 20 LIP classes with LIP JPPNet (OpenCV dnn) and write the '
-                    'colour parsing. Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
+        description='Parse a person into the 20 LIP classes with LIP JPPNet (OpenCV dnn), or without its file '
+                    'with MediaPipe models (MediaPipeParsing), and write the colour parsing. '
+                    'Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
     parser.add_argument('-i', '--input', required=True, help='person photo')
     parser.add_argument('-o', '--output', default='parsing.png', help='colour parsing to write (default: parsing.png)')
     parser.add_argument('--labels-out', help='also write the grey label map (pixel = label 0..19), PNG')
-    parser.add_argument('-m', '--model', help='TensorFlow graph (default: %s in the models directory)'
-                                              % MODEL_NAME)
+    parser.add_argument('-m', '--model', help='TensorFlow graph (default: %s in the models directory; '
+                                              'without it, MediaPipe models from the mediapipe wheel)' % MODEL_NAME)
     parser.add_argument('--colormap', help='LIP human_colormap.mat (default: the models directory, '
                                            'else the built-in copy)')
     parser.add_argument('--synthetic', action='store_true',
@@ -539,9 +918,11 @@ def main(argv=None):
     backend_id, target_id = common.backend_target(args.backend, args.target)
     image = common.read_image(args.input, 'input')
     colors = palette(args.colormap)
-    model = synthetic_model_path() if args.synthetic else (args.model or common.find_model(MODEL_NAME))
     with common.SyntheticWarnings('parsing'):
-        net = JppNet(model, backend_id, target_id)
+        if args.synthetic:
+            net = JppNet(synthetic_model_path(), backend_id, target_id)
+        else:
+            net = create_parser(args.model, backend_id, target_id)  # MediaPipe's models when JPPNet is absent
     labels = net.infer(image)
 
     common.write_image(args.output, colorize(labels, colors))

@@ -927,7 +927,7 @@ def build_parser():
     parser.add_argument('--labels', help='LIP parsing of the person photo (grey label, palette or colour PNG), '
                                          'instead of the parsing network')
     parser.add_argument('--synthetic', action='store_true',
-                        help='use the synthetic seeded-random GMM, TOM and parsing models (built on first use) to '
+                        help='use the synthetic seeded-random GMM and TOM models (built on first use) to '
                              'see the pipeline run without the published files; the output is NOT a try-on')
     common.add_backend_arguments(parser)
     common.add_verbosity_arguments(parser)
@@ -957,8 +957,8 @@ def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
                                                   config=args.pose_config)
         if need_parsing:
             import human_parsing
-            parsing_model = args.parsing_model or common.find_model('lip_jppnet_384.pb', model_dir, verify=verify)
-            parsing = human_parsing.JppNet(parsing_model, backend, target)
+            # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
+            parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)
 
 

@@ -46,9 +46,13 @@ def blazepose_model():
 
 @pytest.fixture(scope='session')
 def synthetic_models_home(synthetic_dir, blazepose_model, tmp_path_factory):
-    """A models directory as --synthetic sees it: synthetic/ beside the real BlazePose file."""
+    """A models directory as --synthetic sees it: synthetic/ beside the real MediaPipe files (BlazePose,
+    and the selfie segmentation that parsing without JPPNet uses)."""
+    from models import download_models
+    selfie = download_models.fetch(['selfie_segmentation.tflite'], os.path.dirname(blazepose_model), progress=False)[0]
     home = tmp_path_factory.mktemp('models_home')
     os.symlink(synthetic_dir, home / 'synthetic')
     os.symlink(blazepose_model, home / 'pose_landmark_full.tflite')
     os.symlink(os.path.join(os.path.dirname(blazepose_model), 'pose_detection.tflite'), home / 'pose_detection.tflite')
+    os.symlink(selfie, home / 'selfie_segmentation.tflite')
     return str(home)

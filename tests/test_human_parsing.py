@@ -377,7 +377,9 @@ def test_cli_missing_image_is_one_error_line(tmp_path):
 
 
 def test_cli_missing_model_is_one_error_line(tmp_path):
-    result = run_cli(['-i', VITON_PERSONS[0], '-o', str(tmp_path / 'p.png')], tmp_path / 'models')
+    # a named model must exist (without -m, a missing JPPNet means MediaPipe: test_mediapipe_parsing.py)
+    result = run_cli(['-i', VITON_PERSONS[0], '-o', str(tmp_path / 'p.png'),
+                      '-m', str(tmp_path / 'models' / 'lip_jppnet_384.pb')], tmp_path / 'models')
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error:') and 'lip_jppnet_384.pb' in lines[0]
