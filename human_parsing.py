@@ -650,70 +650,6 @@ def _read_tflite(path, what):
                                     % (what, path, message[-1] if message else 'unknown error'))
 
 
-class _BlazePoseSegmentation:
-    """COCO-18 keypoints and the person segmentation of pose_landmark_full.tflite in one pass.
-
-    Stand-in until openpose.BlazePose.segment() lands (issue 12); the lead removes this duplicate then.
-    Same regions as openpose.BlazePose: the whole photo letterboxed, then the body region its
-    auxiliary landmarks describe, enlarged 1.5x; the segmentation of that last pass is mapped back."""
-
-    SIZE = 256
-    ROI_SCALE = 1.5
-    TO_COCO = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)  # -1: neck
-    OUTPUTS = ['Identity', 'Identity_1', 'Identity_2']  # landmarks, presence, segmentation logits
-
-    def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
-        self.net = _read_tflite(model, 'pose')
-        if not set(self.OUTPUTS) <= set(self.net.getUnconnectedOutLayersNames()):
-            raise common.UsageError('%s is not a BlazePose landmark model with segmentation' % model)
-        self.setBackendAndTarget(backend_id, target_id)
-
-    def setBackendAndTarget(self, backend_id, target_id):
-        common.set_backend_target(self.net, backend_id, target_id, _tflite_engine())
-
-    def _region(self, image_bgr, centre, up, size):
-        ux, uy = up
-        s = size / self.SIZE
-        to_image = np.array([[-uy * s, -ux * s, 0.0], [ux * s, -uy * s, 0.0]])
-        to_image[:, 2] = np.asarray(centre, np.float64) - to_image[:, :2] @ np.full(2, (self.SIZE - 1) / 2)
-        square = cv.warpAffine(image_bgr, to_image, (self.SIZE, self.SIZE),
-                               flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP, borderMode=cv.BORDER_CONSTANT)
-        self.net.setInput(cv.dnn.blobFromImage(square, 1.0 / 255, (self.SIZE, self.SIZE), swapRB=True))
-        raw, presence, segmentation = self.net.forward(self.OUTPUTS)
-        raw = np.asarray(raw, np.float32).reshape(39, 5).copy()
-        raw[:, :2] = (raw[:, :2] - 0.5) @ to_image[:, :2].T.astype(np.float32) + to_image[:, 2].astype(np.float32)
-        return raw, float(np.ravel(presence)[0]), segmentation.reshape(self.SIZE, self.SIZE), to_image
-
-    def infer(self, image_bgr):
-        """(18, 3) keypoints (x, y, sigmoid(visibility)), kept when outside the photo, all zero when
-        no person; and the person mask, float32 in [0, 1] at the image's size."""
-        height, width = image_bgr.shape[:2]
-        raw, presence, logits, to_image = self._region(image_bgr, ((width - 1) / 2, (height - 1) / 2),
-                                                       (0.0, -1.0), max(width, height))
-        if presence >= 0.5:
-            centre = raw[33, :2].astype(np.float64)
-            axis = raw[34, :2].astype(np.float64) - centre
-            radius = float(np.hypot(*axis))
-            if np.isfinite(radius) and radius >= 1.0:
-                refined = self._region(image_bgr, centre, axis / radius, 2 * radius * self.ROI_SCALE)
-                if refined[1] >= 0.5:
-                    raw, presence, logits, to_image = refined
-        logits = cv.warpAffine(logits.astype(np.float32), to_image, (width, height), flags=cv.INTER_LINEAR,
-                               borderMode=cv.BORDER_CONSTANT, borderValue=-20.0)
-        mask = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
-        keypoints = np.zeros((18, 3), np.float32)
-        if presence < 0.5:
-            return keypoints, mask
-        index = np.array(self.TO_COCO)
-        body = index >= 0
-        confidence = 1.0 / (1.0 + np.exp(-raw[:33, 3]))
-        keypoints[body, :2] = raw[index[body], :2]
-        keypoints[body, 2] = confidence[index[body]]
-        keypoints[1, :2] = 0.5 * (raw[11, :2] + raw[12, :2])
-        keypoints[1, 2] = min(confidence[11], confidence[12])
-        return keypoints, mask
-
-
 class SelfieSegmentation:
     """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
 
@@ -748,33 +684,28 @@ class MediaPipeParsing:
     body, arms, pants/skirt, legs and shoes.
 
     pose: a pose estimator with infer(image) -> COCO-18 keypoints and segment(image) -> person mask
-    (float32 [0, 1], image size), whose two answers are used; None, or one without segment() (OpenPose,
-    BlazePose before issue 12), and both come from pose_landmark_full.tflite run here, as the
-    classifier was fitted."""
+    (float32 [0, 1], image size), such as openpose.BlazePose, whose two answers are used; with None, or
+    one without segment() (OpenPose), an openpose.BlazePose of `pose_model` is made here."""
 
     def __init__(self, pose=None, pose_model=None, selfie_model=None, table=MEDIAPIPE_TABLE,
                  backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
-        self.pose = pose if hasattr(pose, 'segment') else None
+        if not hasattr(pose, 'segment'):   # none given, or one without a person mask (OpenPose): BlazePose's
+            import openpose
+            pose_model = pose_model or mediapipe_model_path(POSE_SEGMENTATION_MODEL)
+            mediapipe_model_path(openpose.BLAZEPOSE_DETECTOR_TFLITE, os.path.dirname(pose_model))  # beside it
+            pose = openpose.BlazePose(pose_model, backend_id, target_id)
+        self.pose = pose
         self.classifier = ParsingClassifier(table) if table is not None else None  # None: evidence only (fitting)
-        self._pose_segmentation = None
-        if self.pose is None:
-            self._pose_segmentation = _BlazePoseSegmentation(
-                pose_model or mediapipe_model_path(POSE_SEGMENTATION_MODEL), backend_id, target_id)
         self.selfie = SelfieSegmentation(selfie_model or mediapipe_model_path(SELFIE_MODEL), backend_id, target_id)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        for network in (self.pose, self._pose_segmentation, self.selfie):
-            if network is not None:
-                network.setBackendAndTarget(backend_id, target_id)
+        for network in (self.pose, self.selfie):
+            network.setBackendAndTarget(backend_id, target_id)
 
     def person_evidence(self, image_bgr):
         """keypoints (18, 3), pose person mask and selfie person mask (float32 [0, 1], image size)."""
-        if self.pose is None:
-            keypoints, pose_mask = self._pose_segmentation.infer(image_bgr)
-        else:
-            keypoints, pose_mask = self.pose.infer(image_bgr), self.pose.segment(image_bgr)
-        return keypoints, pose_mask, self.selfie.infer(image_bgr)
+        return self.pose.infer(image_bgr), self.pose.segment(image_bgr), self.selfie.infer(image_bgr)
 
     def work_image(self, image_bgr):
         """The photo shrunk so its longest side is at most MEDIAPIPE_WORK_SIZE, and the factor."""

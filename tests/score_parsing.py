@@ -93,6 +93,9 @@ def main(argv=None):
     parser.add_argument('--data', default=DEFAULT_DATA, help='folder in CP-VTON layout')
     parser.add_argument('--parser', choices=('mediapipe', 'jppnet'), default='mediapipe')
     parser.add_argument('--model', help='JPPNet graph for --parser jppnet')
+    parser.add_argument('--chain-pose', action='store_true',
+                        help="mediapipe: take keypoints and person mask from openpose.BlazePose's infer() and "
+                             "segment(), as the try-on chain does (default: the parser's own pass)")
     parser.add_argument('--predicted', help='folder of label PNGs to score instead of running a parser')
     parser.add_argument('--limit', type=int, help='score this many photos spread over the folder')
     parser.add_argument('--benchmark', type=int, metavar='N',
@@ -106,8 +109,14 @@ def main(argv=None):
             raise common.UsageError('%s has no %s/ folder (CP-VTON layout expected)' % (args.data, sub))
     net = None
     if not args.predicted:
-        net = (human_parsing.MediaPipeParsing() if args.parser == 'mediapipe'
-               else human_parsing.JppNet(args.model or common.find_model(human_parsing.MODEL_NAME)))
+        if args.parser == 'jppnet':
+            net = human_parsing.JppNet(args.model or common.find_model(human_parsing.MODEL_NAME))
+        elif args.chain_pose:
+            import openpose
+            net = human_parsing.MediaPipeParsing(pose=openpose.create_pose_estimator(
+                os.path.join(common.models_dir(), openpose.BLAZEPOSE_TFLITE)))
+        else:
+            net = human_parsing.MediaPipeParsing()
     rows, times = [], []
     if args.benchmark:
         if net is None:

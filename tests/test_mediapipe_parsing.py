@@ -103,7 +103,7 @@ def test_given_keypoints_and_mask_are_used(mediapipe_parsing):
     assert (mediapipe_parsing.infer(image, moved, mask) != labels).mean() > 0.05
 
 
-def test_pose_with_segment_is_used_instead_of_the_built_in_reader(blazepose_model, selfie_model):
+def test_pose_with_segment_is_used_instead_of_its_own_blazepose(blazepose_model, selfie_model):
     class FixedPose:
         """A pose estimator with segment(): its answers must be the parser's evidence."""
         def __init__(self):
@@ -122,7 +122,7 @@ def test_pose_with_segment_is_used_instead_of_the_built_in_reader(blazepose_mode
 
     pose = FixedPose()
     parser = hp.MediaPipeParsing(pose, selfie_model=selfie_model)
-    assert parser._pose_segmentation is None
+    assert parser.pose is pose
     keypoints, mask, selfie = parser.person_evidence(cv.imread(VITON_PERSONS[1]))
     assert pose.calls == ['infer', 'segment'] and not mask.any() and selfie.shape == mask.shape
 
