@@ -147,6 +147,27 @@ int bench(const std::string& personPath, const std::string& clothPath, int repea
         vton::gridSample(cloth, gridBuffer, warpedBuffer);
         return vton::CpVton::compose(tomOut, warpedBuffer);
     };
+    // everything tryOnPhoto does besides reading files and running the two networks, with the GMM's and
+    // TOM's outputs replaced by theta and tomOut: crop, keypoints and labels to the model frame, pose map
+    // and agnostic in the TOM's input blob, cloth tensor, TPS grid, warp into the TOM's input, composition
+    const int blobSizes[4] = {1, 25, vton::kHeight, vton::kWidth};
+    cv::Mat tomInput(4, blobSizes, CV_32F), clothTensor;
+    const int agnosticSizes[4] = {1, 22, vton::kHeight, vton::kWidth}, warpedSizes[4] = {1, 3, vton::kHeight, vton::kWidth};
+    const int poseSizes[3] = {18, vton::kHeight, vton::kWidth};
+    cv::Mat agnosticView(4, agnosticSizes, CV_32F, tomInput.ptr<float>());
+    cv::Mat poseView(3, poseSizes, CV_32F, tomInput.ptr<float>() + 4 * vton::kHeight * vton::kWidth);
+    cv::Mat warpedView(4, warpedSizes, CV_32F, tomInput.ptr<float>() + 22 * vton::kHeight * vton::kWidth);
+    auto tryOnPhotoWithoutNetworks = [&] {
+        cv::Rect box;
+        const cv::Mat crop = vton::cropToRatio(person, &box);
+        vton::poseMap(vton::keypointsToModel(keypoints, box), poseView);
+        vton::prepareAgnostic(vton::labelsToModel(labels, box, person.size()), vton::resizeToModel(crop), poseView,
+                              agnosticView);
+        vton::toUnitRange(vton::resizeToModel(clothImage), clothTensor);
+        vton::tpsGrid(theta, gridBuffer);
+        vton::gridSample(clothTensor, gridBuffer, warpedView);
+        return vton::CpVton::compose(tomOut, warpedView);
+    };
     struct Part {
         const char* name;
         std::function<void()> fn;
@@ -161,6 +182,7 @@ int bench(const std::string& personPath, const std::string& clothPath, int repea
         {"grid_sample", [&] { vton::gridSample(cloth, grid, warpedBuffer); }},
         {"compose", [&] { vton::CpVton::compose(tomOut, warped); }},
         {"non-network total", [&] { total(); }},
+        {"tryOnPhoto non-net", [&] { tryOnPhotoWithoutNetworks(); }},
     };
     // wall time, and the thread's CPU time (what a shared, loaded machine does not inflate)
     auto cpuMs = [] {

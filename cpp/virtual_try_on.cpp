@@ -88,7 +88,7 @@ std::pair<int, int> backendTarget(const std::string& backendName, const std::str
         {"cpu", DNN_TARGET_CPU}, {"opencl", DNN_TARGET_OPENCL}, {"opencl_fp16", DNN_TARGET_OPENCL_FP16},
         {"cuda", DNN_TARGET_CUDA}, {"cuda_fp16", DNN_TARGET_CUDA_FP16}, {"vulkan", DNN_TARGET_VULKAN},
         {"myriad", DNN_TARGET_MYRIAD}, {"npu", DNN_TARGET_NPU},
-#if CV_VERSION_MAJOR > 4 || (CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 8)
+#if CV_VERSION_MAJOR > 4 || (CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 9)  // surely there by 4.9
         {"cpu_fp16", DNN_TARGET_CPU_FP16},
 #endif
     };

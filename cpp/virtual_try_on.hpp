@@ -414,6 +414,47 @@ inline cv::Mat tpsGrid(const cv::Mat& theta, int height = kHeight, int width = k
 // torch.nn.functional.grid_sample(image, grid, bilinear, padding_mode='border', align_corners=True),
 // PyTorch 0.4's behaviour: image {N, C, H, W} CV_32F, grid {N, Ho, Wo, 2} -> {N, C, Ho, Wo}.
 // Same arithmetic as virtual_try_on.grid_sample (float32 coordinates, float64 interpolation).
+namespace detail {
+// One block of grid_sample: the neighbours' offsets and weights of n output pixels (float32
+// coordinates, float64 weights, as NumPy promotes float32 - intp), then each channel.
+template <int kBlock>
+inline void gridSampleBlockPortable(const float* g, int n, const float* src, int c, int h, int w, float* dst,
+                                    size_t dstChannelStep) {
+    int offsets[kBlock];
+    double fxs[kBlock], fys[kBlock];
+    const float scaleX = float(0.5 * (w - 1)), scaleY = float(0.5 * (h - 1));
+    const int lastX = std::max(w - 2, 0), lastY = std::max(h - 2, 0);
+    for (int p = 0; p < n; p++) {
+        // align_corners=True: -1 and 1 are the corner pixels' centres; border padding: clamp
+        const float x = std::min(std::max((g[2 * p] + 1.0f) * scaleX, 0.0f), float(w - 1));
+        const float y = std::min(std::max((g[2 * p + 1] + 1.0f) * scaleY, 0.0f), float(h - 1));
+        // left/top neighbour one short of the last pixel, whose weight is then exactly 1
+        const int x0 = std::min(int(x), lastX), y0 = std::min(int(y), lastY);
+        fxs[p] = double(x) - x0;
+        fys[p] = double(y) - y0;
+        offsets[p] = y0 * w + x0;
+    }
+    const int stepX = w > 1 ? 1 : 0, stepY = h > 1 ? w : 0;
+    for (int ch = 0; ch < c; ch++, src += size_t(h) * w, dst += dstChannelStep)
+        for (int p = 0; p < n; p++) {
+            const float* q = src + offsets[p];
+            const float a = q[0], b = q[stepX], c0 = q[stepY], d = q[stepY + stepX];
+            const double top = double(a) + double(b - a) * fxs[p];
+            const double bottom = double(c0) + double(d - c0) * fxs[p];
+            dst[p] = float(top + (bottom - top) * fys[p]);
+        }
+}
+
+#ifdef VTON_HAVE_FMA_DISPATCH
+// the same code built for AVX2 (gathers; no FMA, so the arithmetic is unchanged)
+template <int kBlock>
+__attribute__((target("avx2"))) inline void gridSampleBlockAvx2(const float* g, int n, const float* src, int c,
+                                                                 int h, int w, float* dst, size_t dstChannelStep) {
+    gridSampleBlockPortable<kBlock>(g, n, src, c, h, w, dst, dstChannelStep);
+}
+#endif
+}  // namespace detail
+
 inline void gridSample(const cv::Mat& image, const cv::Mat& grid, cv::Mat& out) {
     CV_Assert(image.dims == 4 && image.type() == CV_32F && grid.dims == 4 && grid.type() == CV_32F);
     CV_Assert(grid.size[0] == image.size[0] && grid.size[3] == 2 && image.isContinuous() && grid.isContinuous());
@@ -423,26 +464,26 @@ inline void gridSample(const cv::Mat& image, const cv::Mat& grid, cv::Mat& out) 
     CV_Assert(out.data != image.data);
     out.create(4, sizes, CV_32F);
     CV_Assert(out.isContinuous());
-    const int stepX = w > 1 ? 1 : 0, stepY = h > 1 ? w : 0;
-    const float scaleX = float(0.5 * (w - 1)), scaleY = float(0.5 * (h - 1));
+    constexpr int kBlock = 256;
+#ifdef VTON_HAVE_FMA_DISPATCH
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+#else
+    const bool avx2 = false;
+#endif
     for (int b = 0; b < n; b++) {
         const float* g = grid.ptr<float>() + size_t(b) * count * 2;
         const float* src = image.ptr<float>() + size_t(b) * c * h * w;
         float* dst = out.ptr<float>() + size_t(b) * c * count;
-        for (int p = 0; p < count; p++) {
-            // align_corners=True: -1 and 1 are the corner pixels' centres; border padding: clamp
-            const float x = std::min(std::max((g[2 * p] + 1.0f) * scaleX, 0.0f), float(w - 1));
-            const float y = std::min(std::max((g[2 * p + 1] + 1.0f) * scaleY, 0.0f), float(h - 1));
-            // left/top neighbour one short of the last pixel, whose weight is then exactly 1
-            const int x0 = std::min(int(x), std::max(w - 2, 0)), y0 = std::min(int(y), std::max(h - 2, 0));
-            const double fx = double(x) - x0, fy = double(y) - y0;  // NumPy: float32 - intp is float64
-            const float* q = src + y0 * w + x0;
-            for (int ch = 0; ch < c; ch++, q += size_t(h) * w) {
-                const float a = q[0], b1 = q[stepX], c0 = q[stepY], d = q[stepY + stepX];
-                const double top = double(a) + double(b1 - a) * fx;
-                const double bottom = double(c0) + double(d - c0) * fx;
-                dst[size_t(ch) * count + p] = float(top + (bottom - top) * fy);
+        for (int begin = 0; begin < count; begin += kBlock) {
+            const int m = std::min(kBlock, count - begin);
+#ifdef VTON_HAVE_FMA_DISPATCH
+            if (avx2) {
+                detail::gridSampleBlockAvx2<kBlock>(g + 2 * begin, m, src, c, h, w, dst + begin, count);
+                continue;
             }
+#endif
+            (void)avx2;
+            detail::gridSampleBlockPortable<kBlock>(g + 2 * begin, m, src, c, h, w, dst + begin, count);
         }
     }
 }
@@ -701,7 +742,8 @@ inline void prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, const 
             *b = kept ? table[p[0]] : -1.0f;
         }
     }
-    std::memcpy(out + 4 * plane, pose.ptr<float>(), sizeof(float) * plane * kNumKeypoints);
+    if (pose.ptr<float>() != out + 4 * plane)  // CpVton::inferFromKeypoints draws it in place
+        std::memcpy(out + 4 * plane, pose.ptr<float>(), sizeof(float) * plane * kNumKeypoints);
 }
 
 inline cv::Mat prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose,
@@ -827,31 +869,52 @@ public:
                 for (int x = 0; x < kWidth; x++) e[c * kWidth + x] = -2.0f * std::abs(t[c * plane + row + x]);
             for (int x = 0; x < kWidth; x++) e[3 * kWidth + x] = -t[3 * plane + row + x];
             cv::exp(exps, exps);  // vectorised
-            uchar* out = result.ptr<uchar>(y);
-            for (int x = 0; x < kWidth; x++) {
-                const float mask = 1.0f / (1.0f + e[3 * kWidth + x]);
-                for (int c = 0; c < 3; c++) {
-                    const float ec = e[c * kWidth + x];
-                    const float magnitude = (1.0f - ec) / (1.0f + ec);  // tanh(|x|)
-                    const float rendered = t[c * plane + row + x] < 0 ? -magnitude : magnitude;
-                    const float mixed = w[c * plane + row + x] * mask + rendered * (1.0f - mask);
-                    const float v = (mixed + 1.0f) * 0.5f * 255.0f;
-                    out[3 * x + 2 - c] = uchar(std::min(std::max(v, 0.0f), 255.0f));
+            float mask[kWidth], mixed[3][kWidth];
+            for (int x = 0; x < kWidth; x++) mask[x] = 1.0f / (1.0f + e[3 * kWidth + x]);
+            for (int c = 0; c < 3; c++) {
+                const float* tc = t + c * plane + row;
+                const float* wc = w + c * plane + row;
+                const float* ec = e + c * kWidth;
+                for (int x = 0; x < kWidth; x++) {
+                    const float magnitude = (1.0f - ec[x]) / (1.0f + ec[x]);  // tanh(|x|)
+                    const float rendered = tc[x] < 0 ? -magnitude : magnitude;
+                    const float value = wc[x] * mask[x] + rendered * (1.0f - mask[x]);
+                    mixed[c][x] = std::min(std::max((value + 1.0f) * 0.5f * 255.0f, 0.0f), 255.0f);
                 }
             }
+            uchar* out = result.ptr<uchar>(y);
+            for (int x = 0; x < kWidth; x++)
+                for (int c = 0; c < 3; c++) out[3 * x + 2 - c] = uchar(mixed[c][x]);  // truncated
         }
         return result;
     }
 
-    // The try-on of a prepared person: agnostic and warped cloth are built in place in the TOM's input
+    // The try-on of a prepared person (labels, person 256x192, pose from poseMap) and a cloth photo.
+    // Agnostic and warped cloth are built in place in the TOM's input.
     cv::Mat infer(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose, const cv::Mat& cloth) {
-        const int plane = kHeight * kWidth;
-        const int agnosticSizes[4] = {1, 22, kHeight, kWidth}, warpedSizes[4] = {1, 3, kHeight, kWidth};
-        cv::Mat agnostic(4, agnosticSizes, CV_32F, tomInput());
-        cv::Mat warped(4, warpedSizes, CV_32F, tomInput() + 22 * plane);
+        cv::Mat agnostic, warped;
+        tomInputParts(agnostic, warped);
         vton::prepareAgnostic(labels, person, pose, agnostic, keptLabels_);
         warpCloth(cloth, agnostic, warped);
         return tryOn(agnostic, warped);
+    }
+
+    // infer() with keypoints (18x3, model frame) instead of the pose map, which is drawn in place
+    cv::Mat inferFromKeypoints(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints,
+                               const cv::Mat& cloth) {
+        cv::Mat agnostic, warped;
+        tomInputParts(agnostic, warped);
+        const int poseSizes[3] = {kNumKeypoints, kHeight, kWidth};
+        cv::Mat pose(3, poseSizes, CV_32F, agnostic.ptr<float>() + 4 * kHeight * kWidth);
+        poseMap(keypoints, pose);
+        return infer(labels, person, pose, cloth);
+    }
+
+    // Views of the TOM's input blob {1, 25, H, W}: agnostic (22 channels) and warped cloth (3)
+    void tomInputParts(cv::Mat& agnostic, cv::Mat& warped) {
+        const int agnosticSizes[4] = {1, 22, kHeight, kWidth}, warpedSizes[4] = {1, 3, kHeight, kWidth};
+        agnostic = cv::Mat(4, agnosticSizes, CV_32F, tomInput());
+        warped = cv::Mat(4, warpedSizes, CV_32F, tomInput() + 22 * kHeight * kWidth);
     }
 
 private:
@@ -936,9 +999,8 @@ inline cv::Mat tryOnPhoto(CpVton& model, const cv::Mat& person, const cv::Mat& c
     const cv::Mat modelKeypoints = keypointsToModel(keypoints, box);
     if (!hasTorso(modelKeypoints))
         throw RuntimeFailure("no person found: pose found no torso (neck, shoulder and hip) in the photo");
-    static thread_local cv::Mat pose;  // 3.5 MB: reused between calls
-    poseMap(modelKeypoints, pose);
-    return model.infer(labelsToModel(labels, box, person.size()), resizeToModel(crop), pose, cloth);
+    return model.inferFromKeypoints(labelsToModel(labels, box, person.size()), resizeToModel(crop), modelKeypoints,
+                                    cloth);
 }
 
 // ---------------------------------------------------------------------------- files

