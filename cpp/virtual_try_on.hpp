@@ -787,6 +787,13 @@ public:
         hasCorrelation_ = std::find(types.begin(), types.end(), "Correlation") != types.end();
         gmmSynthetic_ = gmmFacts.synthetic;
         tomSynthetic_ = tomFacts.synthetic;
+        // said once both models are read and checked, so that a failure stays a one-line error
+        auto warnSynthetic = [](const std::string& path, const char* output) {
+            std::fprintf(stderr, "warning: %s holds SYNTHETIC seeded random weights; its output is not a %s\n",
+                         path.substr(path.find_last_of('/') + 1).c_str(), output);
+        };
+        if (gmmSynthetic_) warnSynthetic(gmmPath, "cloth warp");
+        if (tomSynthetic_) warnSynthetic(tomPath, "try-on");
         setBackendAndTarget(backend, target);
     }
 
@@ -936,9 +943,6 @@ private:
         const std::vector<uchar> bytes = detail::readFileBytes(path, what + " model");
         if (!detail::readOnnxFacts(bytes, facts) || !facts.hasGraph)
             throw RuntimeFailure(what + " model " + path + " is not a valid ONNX file (truncated or damaged?)");
-        if (facts.synthetic)
-            std::fprintf(stderr, "warning: %s holds SYNTHETIC seeded random weights; its output is not a %s\n",
-                         path.substr(path.find_last_of('/') + 1).c_str(), what == "GMM" ? "cloth warp" : "try-on");
         cv::dnn::Net net;
         try {
             net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bytes.data()), bytes.size());
