@@ -15,6 +15,8 @@
 //
 // Errors: vton::UsageError (bad input, exit status 2 in the sample) and vton::RuntimeFailure
 // (damaged or wrong model, no person: exit status 1); OpenCV's own cv::Exception passes through.
+// Build with C++17 and, for results equal to the Python ones to the bit, without floating-point
+// contraction (-ffp-contract=off; the CMake target `vton` in cpp/CMakeLists.txt sets it).
 #ifndef VTON_VIRTUAL_TRY_ON_HPP
 #define VTON_VIRTUAL_TRY_ON_HPP
 
@@ -599,7 +601,7 @@ inline void registerCorrelationLayer() {
 // ---------------------------------------------------------------------------- ONNX file facts
 namespace detail {
 // A few facts read from an ONNX file's protobuf wire format (no protobuf library needed): its graph
-// inputs that are not initializers, whether metadata marks it synthetic, whether it holds Correlation.
+// inputs that are not initializers and whether its metadata marks it synthetic.
 struct OnnxFacts {
     std::vector<std::string> inputs;
     bool synthetic = false, hasGraph = false;
