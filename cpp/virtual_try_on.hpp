@@ -1,0 +1,1233 @@
+// Virtual try-on with OpenCV's dnn module: CP-VTON (Wang et al., ECCV 2018), header-only C++.
+//
+// The C++ counterpart of virtual_try_on.py: everything between the networks (the 256:192 crop,
+// Pillow-exact body-shape blur, pose map, agnostic, TPS grid, border grid sampling, composition)
+// computed in the same float32/float64 steps as the Python module, so that both give the same
+// 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
+// registered with cv::dnn's LayerFactory (CPU); the standard-op GMM written by
+// models/convert_gmm.py needs no layer at all (any backend).
+//
+//     #include "virtual_try_on.hpp"
+//     vton::CpVton model("cp_vton_gmm.onnx", "cp_vton_tom.onnx");
+//     cv::Mat result = vton::tryOnPhoto(model, person, cloth,
+//                                       vton::readKeypointsJson("person_keypoints.json"),
+//                                       vton::readParsing("person_parsing.png"));
+//
+// Errors: vton::UsageError (bad input, exit status 2 in the sample) and vton::RuntimeFailure
+// (damaged or wrong model, no person: exit status 1); OpenCV's own cv::Exception passes through.
+// Build with C++17 and, for results equal to the Python ones to the bit, without floating-point
+// contraction (-ffp-contract=off; the CMake target `vton` in cpp/CMakeLists.txt sets it).
+#ifndef VTON_VIRTUAL_TRY_ON_HPP
+#define VTON_VIRTUAL_TRY_ON_HPP
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/dnn/layer.details.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <sys/stat.h>
+#include <tuple>
+#include <unistd.h>
+#include <vector>
+
+namespace vton {
+
+// CP-VTON's fine_height, fine_width and TPS grid; the pose squares' half size
+constexpr int kHeight = 256, kWidth = 192, kGridSize = 5, kPoseRadius = 5;
+constexpr int kNumKeypoints = 18, kNumLabels = 20;
+// LIP classes kept from the person photo in the agnostic: Hat, Hair, Sunglasses, Face, Pants, Skirt
+const std::vector<int> kKeptLabels = {1, 2, 4, 13, 9, 12};
+const char* const kGmmInputs[2] = {"input.1", "input.18"};  // agnostic (1, 22, H, W), cloth (1, 3, H, W)
+const cv::Size kMinSize(kWidth / 4, kHeight / 4);           // smallest person crop / cloth photo
+
+// LIP palette as CP-VTON's PNGs hold it (RGB)
+const unsigned char kLipPaletteRgb[kNumLabels][3] = {
+    {0, 0, 0}, {128, 0, 0}, {254, 0, 0}, {0, 85, 0}, {169, 0, 51}, {254, 85, 0}, {0, 0, 85},
+    {0, 119, 220}, {85, 85, 0}, {0, 85, 85}, {85, 51, 0}, {52, 86, 128}, {0, 128, 0}, {0, 0, 254},
+    {51, 169, 220}, {0, 254, 254}, {85, 254, 169}, {169, 254, 85}, {254, 254, 0}, {254, 169, 0}};
+
+struct UsageError : std::runtime_error {  // bad usage or input file: exit status 2
+    explicit UsageError(const std::string& what) : std::runtime_error(what) {}
+};
+struct RuntimeFailure : std::runtime_error {  // fine input, failed work: exit status 1
+    explicit RuntimeFailure(const std::string& what) : std::runtime_error(what) {}
+};
+
+// ---------------------------------------------------------------------------- geometry
+// Centre crop to height / width = ratio (a view of `image`); `box` gets its place in `image`.
+// The kept side is whole, the other the integer closest to side * ratio (a 256x192 photo is untouched).
+inline cv::Mat cropToRatio(const cv::Mat& image, cv::Rect* box = nullptr,
+                           double ratio = double(kHeight) / kWidth) {
+    const int height = image.rows, width = image.cols;
+    if (height <= 0 || width <= 0) throw UsageError("empty image");
+    int w, h;
+    if (height > width * ratio) {
+        w = width;
+        h = std::min(height, int(std::floor(width * ratio + 0.5)));
+    } else {
+        w = std::min(width, int(std::floor(height / ratio + 0.5)));
+        h = height;
+    }
+    if (w < 1 || h < 1)
+        throw UsageError(cv::format("image of %dx%d is too small to crop to %.4g:1", width, height, ratio));
+    const cv::Rect rect((width - w) / 2, (height - h) / 2, w, h);
+    if (box) *box = rect;
+    return image(rect);
+}
+
+// ---------------------------------------------------------------------------- Pillow BILINEAR
+namespace detail {
+constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's Resample.c
+
+struct FilterBand {  // Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis
+    int ksize = 0;
+    std::vector<int> start, count;  // first input pixel and tap count per output pixel
+    std::vector<int> coeffs;        // fixed-point weights, ksize per output pixel
+};
+
+inline FilterBand filterBand(int inSize, int outSize) {
+    FilterBand band;
+    const double scale = double(inSize) / outSize;
+    const double filterscale = std::max(scale, 1.0);
+    const double support = 1.0 * filterscale;  // bilinear support 1, widened when shrinking
+    const double ss = 1.0 / filterscale;
+    band.ksize = int(std::ceil(support)) * 2 + 1;
+    band.start.resize(outSize);
+    band.count.resize(outSize);
+    band.coeffs.assign(size_t(outSize) * band.ksize, 0);
+    std::vector<double> weights(band.ksize);
+    for (int xx = 0; xx < outSize; xx++) {
+        const double center = (xx + 0.5) * scale;
+        int xmin = int(center - support + 0.5);  // C truncation, as Pillow
+        if (xmin < 0) xmin = 0;
+        int xmax = int(center + support + 0.5);
+        if (xmax > inSize) xmax = inSize;
+        xmax -= xmin;
+        double total = 0.0;
+        for (int x = 0; x < xmax; x++) {
+            double d = (double(x + xmin) - center + 0.5) * ss;
+            d = d < 0 ? -d : d;
+            weights[x] = d < 1.0 ? 1.0 - d : 0.0;
+            total += weights[x];  // sequential sum, as Pillow
+        }
+        for (int x = 0; x < xmax; x++) {
+            const double w = total != 0.0 ? weights[x] / total : weights[x];
+            band.coeffs[size_t(xx) * band.ksize + x] =
+                w < 0 ? int(-0.5 + w * (1 << kPrecisionBits)) : int(0.5 + w * (1 << kPrecisionBits));
+        }
+        band.start[xx] = xmin;
+        band.count[xx] = xmax;
+    }
+    return band;
+}
+
+inline uchar clip8(int sum) {  // Pillow's clip8: >> 22 (floor), clipped to 0..255
+    const int v = sum >> kPrecisionBits;
+    return uchar(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// Resample along x: rows [rowBegin, rowEnd) of src -> dst (rowEnd - rowBegin rows, outWidth columns)
+inline cv::Mat horizontalPass(const cv::Mat& src, int rowBegin, int rowEnd, int outWidth) {
+    const int cn = src.channels();
+    const FilterBand band = filterBand(src.cols, outWidth);
+    cv::Mat dst(rowEnd - rowBegin, outWidth, src.type());
+    for (int y = rowBegin; y < rowEnd; y++) {
+        const uchar* in = src.ptr<uchar>(y);
+        uchar* out = dst.ptr<uchar>(y - rowBegin);
+        for (int xx = 0; xx < outWidth; xx++) {
+            const int* k = &band.coeffs[size_t(xx) * band.ksize];
+            const uchar* p = in + size_t(band.start[xx]) * cn;
+            for (int c = 0; c < cn; c++) {
+                int sum = 1 << (kPrecisionBits - 1);
+                for (int x = 0; x < band.count[xx]; x++) sum += p[x * cn + c] * k[x];
+                out[xx * cn + c] = clip8(sum);
+            }
+        }
+    }
+    return dst;
+}
+
+// Resample along y: src holds input rows [offset, offset + src.rows) of an image inSize high
+inline cv::Mat verticalPass(const cv::Mat& src, int inSize, int offset, int outHeight) {
+    const int rowLength = src.cols * src.channels();
+    const FilterBand band = filterBand(inSize, outHeight);
+    cv::Mat dst(outHeight, src.cols, src.type());
+    std::vector<int> sums(rowLength);
+    for (int yy = 0; yy < outHeight; yy++) {
+        std::fill(sums.begin(), sums.end(), 1 << (kPrecisionBits - 1));
+        const int* k = &band.coeffs[size_t(yy) * band.ksize];
+        for (int y = 0; y < band.count[yy]; y++) {
+            const uchar* in = src.ptr<uchar>(band.start[yy] + y - offset);
+            const int weight = k[y];
+            for (int i = 0; i < rowLength; i++) sums[i] += in[i] * weight;
+        }
+        uchar* out = dst.ptr<uchar>(yy);
+        for (int i = 0; i < rowLength; i++) out[i] = clip8(sums[i]);
+    }
+    return dst;
+}
+}  // namespace detail
+
+// Pillow >= 13 runs the vertical pass first when the height drops by more than twice as many pixels as
+// the width does; Pillow <= 12 always starts with the horizontal pass (pil_bilinear.vertical_pass_first).
+inline bool verticalPassFirst(cv::Size in, cv::Size out, int pillowMajor = 13) {
+    if (pillowMajor < 13) return false;
+    const int heightDrop = in.height - out.height;
+    return heightDrop > 0 && heightDrop > 2 * (in.width - out.width) && out.width != in.width;
+}
+
+// Image.fromarray(src).resize(size, Image.BILINEAR), bit for bit: CV_8U with 1 to 4 channels
+// (2 = Pillow's "LA" and 4 = "RGBA", resampled with premultiplied alpha as Pillow does), any sizes.
+// pillowMajor picks the pass order of that Pillow version (13: the current one).
+inline cv::Mat pilBilinearResize(const cv::Mat& src, cv::Size size, int pillowMajor = 13) {
+    if (src.depth() != CV_8U || src.channels() < 1 || src.channels() > 4 || src.dims != 2)
+        throw std::invalid_argument("pilBilinearResize: image must be 2-D CV_8U with 1 to 4 channels");
+    if (src.empty()) throw std::invalid_argument("pilBilinearResize: image is empty");
+    if (size.width < 1 || size.height < 1)
+        throw std::invalid_argument("pilBilinearResize: size must be at least 1x1");
+    if (size == src.size()) return src.clone();  // Pillow copies an unchanged size
+    const int cn = src.channels();
+    const bool hasAlpha = cn == 2 || cn == 4;
+    cv::Mat pixels = src;
+    if (hasAlpha) {  // "RGBa" / "La": MULDIV255(colour, alpha)
+        pixels = src.clone();
+        for (int y = 0; y < pixels.rows; y++) {
+            uchar* p = pixels.ptr<uchar>(y);
+            for (int x = 0; x < pixels.cols; x++, p += cn)
+                for (int c = 0; c < cn - 1; c++) {
+                    const unsigned t = unsigned(p[c]) * p[cn - 1] + 128;
+                    p[c] = uchar(((t >> 8) + t) >> 8);
+                }
+        }
+    }
+    const bool needHorizontal = size.width != src.cols, needVertical = size.height != src.rows;
+    cv::Mat result;
+    if (verticalPassFirst(src.size(), size, pillowMajor)) {
+        cv::Mat rows = detail::verticalPass(pixels, src.rows, 0, size.height);
+        result = detail::horizontalPass(rows, 0, rows.rows, size.width);
+    } else {
+        int first = 0, last = src.rows;
+        if (needVertical) {  // the horizontal pass only resamples the rows the vertical one reads
+            const detail::FilterBand band = detail::filterBand(src.rows, size.height);
+            first = band.start.front();
+            last = band.start.back() + band.count.back();
+        }
+        cv::Mat rows = needHorizontal ? detail::horizontalPass(pixels, first, last, size.width)
+                                      : pixels.rowRange(first, last);
+        result = needVertical ? detail::verticalPass(rows, src.rows, first, size.height) : rows.clone();
+    }
+    if (hasAlpha) {  // back to "RGBA" / "LA": 255 * colour / alpha, truncated; alpha 0 and 255 kept
+        for (int y = 0; y < result.rows; y++) {
+            uchar* p = result.ptr<uchar>(y);
+            for (int x = 0; x < result.cols; x++, p += cn) {
+                const int alpha = p[cn - 1];
+                if (alpha == 0 || alpha == 255) continue;
+                for (int c = 0; c < cn - 1; c++) p[c] = uchar(std::min(255 * p[c] / alpha, 255));
+            }
+        }
+    }
+    return result;
+}
+
+// ---------------------------------------------------------------------------- pose map
+// keypoints: 18x3 CV_32F (x, y, confidence) in model pixels -> 3-D Mat {18, height, width} CV_32F,
+// +1 on the square [int(x - r), int(x + r)] x [int(y - r), int(y + r)] (PIL's rectangle: truncated,
+// inclusive, clipped), -1 elsewhere. A missing point (confidence 0, x <= 1 or y <= 1) stays -1.
+inline void poseMap(const cv::Mat& keypoints, cv::Mat& maps, int height = kHeight, int width = kWidth,
+                    int radius = kPoseRadius) {
+    CV_Assert(keypoints.type() == CV_32F && keypoints.cols == 3);
+    const int n = keypoints.rows;
+    const int sizes[3] = {n, height, width};
+    maps.create(3, sizes, CV_32F);  // kept when it already has this shape: no page faults per call
+    CV_Assert(maps.isContinuous());
+    maps.setTo(-1.0f);
+    for (int k = 0; k < n; k++) {
+        const double x = keypoints.at<float>(k, 0), y = keypoints.at<float>(k, 1);
+        if (!(keypoints.at<float>(k, 2) > 0 && x > 1 && y > 1)) continue;
+        const int x0 = std::max(int(std::trunc(x - radius)), 0);
+        const int y0 = std::max(int(std::trunc(y - radius)), 0);
+        const int x1 = std::min(int(std::trunc(x + radius)), width - 1);
+        const int y1 = std::min(int(std::trunc(y + radius)), height - 1);
+        cv::Mat plane(height, width, CV_32F, maps.ptr<float>(k));
+        if (x0 <= x1 && y0 <= y1) plane(cv::Range(y0, y1 + 1), cv::Range(x0, x1 + 1)).setTo(1.0f);
+    }
+}
+
+inline cv::Mat poseMap(const cv::Mat& keypoints, int height = kHeight, int width = kWidth, int radius = kPoseRadius) {
+    cv::Mat maps;
+    poseMap(keypoints, maps, height, width, radius);
+    return maps;
+}
+
+// ---------------------------------------------------------------------------- TPS grid and warp
+namespace detail {
+// M (H*W x K, float32) with x' = M * Q for the K = gridSize^2 control points of CP-VTON's TpsGridGen,
+// computed in double once per size (as virtual_try_on._tps_basis), then the control points (2 x K).
+struct TpsBasis {
+    cv::Mat basis, control;
+};
+
+inline std::vector<double> linspace(double start, double stop, int num) {  // numpy.linspace
+    std::vector<double> v(num);
+    const double step = num > 1 ? (stop - start) / (num - 1) : 0.0;
+    for (int i = 0; i < num; i++) v[i] = i * step + start;
+    if (num > 1) v[num - 1] = stop;
+    return v;
+}
+
+inline double tpsKernel(double d2) { return d2 == 0 ? 0.0 : d2 * std::log(d2); }  // U(r^2) = r^2 log r^2
+
+inline TpsBasis computeTpsBasis(int height, int width, int gridSize) {
+    const std::vector<double> axis = linspace(-1, 1, gridSize);
+    const int n = gridSize * gridSize;
+    std::vector<double> cx(n), cy(n);
+    for (int k = 0; k < n; k++) {  // point k at x = axis[k / g], y = axis[k % g]
+        cx[k] = axis[k / gridSize];
+        cy[k] = axis[k % gridSize];
+    }
+    cv::Mat system = cv::Mat::zeros(n + 3, n + 3, CV_64F);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++)
+            system.at<double>(i, j) = tpsKernel((cx[i] - cx[j]) * (cx[i] - cx[j]) + (cy[i] - cy[j]) * (cy[i] - cy[j]));
+        const double p[3] = {1.0, cx[i], cy[i]};
+        for (int j = 0; j < 3; j++) system.at<double>(i, n + j) = system.at<double>(n + j, i) = p[j];
+    }
+    cv::Mat inverse;
+    cv::invert(system, inverse, cv::DECOMP_LU);
+    const std::vector<double> gx = linspace(-1, 1, width), gy = linspace(-1, 1, height);
+    TpsBasis result;
+    result.basis.create(n, height * width, CV_32F);  // transposed: one row per control point
+    std::vector<double> u(n), row(n);
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            for (int k = 0; k < n; k++)
+                u[k] = tpsKernel((gx[x] - cx[k]) * (gx[x] - cx[k]) + (gy[y] - cy[k]) * (gy[y] - cy[k]));
+            for (int k = 0; k < n; k++) {
+                double sum = 0.0;
+                for (int i = 0; i < n; i++) sum += u[i] * inverse.at<double>(i, k);
+                double affine = inverse.at<double>(n, k) + gx[x] * inverse.at<double>(n + 1, k) +
+                                gy[y] * inverse.at<double>(n + 2, k);
+                result.basis.at<float>(k, y * width + x) = float(sum + affine);
+            }
+        }
+    result.control.create(2, n, CV_32F);
+    for (int k = 0; k < n; k++) {
+        result.control.at<float>(0, k) = float(cx[k]);
+        result.control.at<float>(1, k) = float(cy[k]);
+    }
+    return result;
+}
+
+// gx += m * px, gy += m * py over n pixels, each a fused multiply-add rounded once to float
+inline void tpsAccumulatePortable(const float* m, float px, float py, float* gx, float* gy, int n) {
+    // product and sum exact in double, one rounding to float (equal to fmaf but in vanishingly rare ties)
+    for (int p = 0; p < n; p++) {
+        gx[p] = float(double(gx[p]) + double(m[p]) * px);
+        gy[p] = float(double(gy[p]) + double(m[p]) * py);
+    }
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define VTON_HAVE_FMA_DISPATCH 1
+__attribute__((target("avx2,fma"))) inline void tpsAccumulateFma(const float* m, float px, float py, float* gx,
+                                                                  float* gy, int n) {
+    for (int p = 0; p < n; p++) {  // vectorised into vfmadd by the compiler
+        gx[p] = __builtin_fmaf(m[p], px, gx[p]);
+        gy[p] = __builtin_fmaf(m[p], py, gy[p]);
+    }
+}
+#endif
+
+inline void tpsAccumulate(const float* m, float px, float py, float* gx, float* gy, int n) {
+#ifdef VTON_HAVE_FMA_DISPATCH
+    static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (fma) return tpsAccumulateFma(m, px, py, gx, gy, n);
+#endif
+    tpsAccumulatePortable(m, px, py, gx, gy, n);
+}
+
+inline const TpsBasis& tpsBasis(int height, int width, int gridSize) {
+    static std::mutex lock;
+    static std::map<std::tuple<int, int, int>, TpsBasis> cache;
+    std::lock_guard<std::mutex> guard(lock);
+    const auto key = std::make_tuple(height, width, gridSize);
+    auto found = cache.find(key);
+    if (found == cache.end()) found = cache.emplace(key, computeTpsBasis(height, width, gridSize)).first;
+    return found->second;
+}
+}  // namespace detail
+
+// CP-VTON's TpsGridGen: theta (N x 2K CV_32F: K x offsets then K y offsets) -> 4-D grid {N, H, W, 2}
+// of (x, y) in [-1, 1]. The grid is linear in theta: one product with a basis cached per size.
+inline void tpsGrid(const cv::Mat& theta, cv::Mat& grid, int height = kHeight, int width = kWidth,
+                    int gridSize = kGridSize) {
+    const int k = gridSize * gridSize;
+    CV_Assert(theta.type() == CV_32F && theta.total() % (2 * k) == 0 && theta.isContinuous());
+    const int batch = int(theta.total() / (2 * k));
+    const detail::TpsBasis& tps = detail::tpsBasis(height, width, gridSize);
+    const int sizes[4] = {batch, height, width, 2};
+    grid.create(4, sizes, CV_32F);
+    CV_Assert(grid.isContinuous());
+    const int count = height * width;
+    constexpr int kBlock = 512;  // pixels per block: the accumulators stay in L1
+    float points[2 * 64 * 64], gx[kBlock], gy[kBlock];
+    CV_Assert(k <= 64 * 64);
+    for (int b = 0; b < batch; b++) {
+        const float* t = theta.ptr<float>() + size_t(b) * 2 * k;
+        for (int i = 0; i < 2 * k; i++) points[i] = t[i] + tps.control.ptr<float>()[i];
+        float* out = grid.ptr<float>() + size_t(b) * count * 2;
+        for (int begin = 0; begin < count; begin += kBlock) {
+            const int n = std::min(kBlock, count - begin);
+            std::fill(gx, gx + n, 0.0f);
+            std::fill(gy, gy + n, 0.0f);
+            // float accumulation in control-point order, each step a fused multiply-add: the order and
+            // rounding of NumPy's float32 matmul (OpenBLAS sgemm on x86-64 with FMA), so the grid is
+            // nearly always bit-identical to virtual_try_on.tps_grid
+            for (int i = 0; i < k; i++)
+                detail::tpsAccumulate(tps.basis.ptr<float>(i) + begin, points[i], points[k + i], gx, gy, n);
+            for (int p = 0; p < n; p++) {
+                out[2 * (begin + p)] = gx[p];
+                out[2 * (begin + p) + 1] = gy[p];
+            }
+        }
+    }
+}
+
+inline cv::Mat tpsGrid(const cv::Mat& theta, int height = kHeight, int width = kWidth, int gridSize = kGridSize) {
+    cv::Mat grid;
+    tpsGrid(theta, grid, height, width, gridSize);
+    return grid;
+}
+
+// torch.nn.functional.grid_sample(image, grid, bilinear, padding_mode='border', align_corners=True),
+// PyTorch 0.4's behaviour: image {N, C, H, W} CV_32F, grid {N, Ho, Wo, 2} -> {N, C, Ho, Wo}.
+// Same arithmetic as virtual_try_on.grid_sample (float32 coordinates, float64 interpolation).
+namespace detail {
+// One block of grid_sample: the neighbours' offsets and weights of n output pixels (float32
+// coordinates, float64 weights, as NumPy promotes float32 - intp), then each channel.
+template <int kBlock>
+inline void gridSampleBlockPortable(const float* g, int n, const float* src, int c, int h, int w, float* dst,
+                                    size_t dstChannelStep) {
+    int offsets[kBlock];
+    double fxs[kBlock], fys[kBlock];
+    const float scaleX = float(0.5 * (w - 1)), scaleY = float(0.5 * (h - 1));
+    const int lastX = std::max(w - 2, 0), lastY = std::max(h - 2, 0);
+    for (int p = 0; p < n; p++) {
+        // align_corners=True: -1 and 1 are the corner pixels' centres; border padding: clamp
+        const float x = std::min(std::max((g[2 * p] + 1.0f) * scaleX, 0.0f), float(w - 1));
+        const float y = std::min(std::max((g[2 * p + 1] + 1.0f) * scaleY, 0.0f), float(h - 1));
+        // left/top neighbour one short of the last pixel, whose weight is then exactly 1
+        const int x0 = std::min(int(x), lastX), y0 = std::min(int(y), lastY);
+        fxs[p] = double(x) - x0;
+        fys[p] = double(y) - y0;
+        offsets[p] = y0 * w + x0;
+    }
+    const int stepX = w > 1 ? 1 : 0, stepY = h > 1 ? w : 0;
+    for (int ch = 0; ch < c; ch++, src += size_t(h) * w, dst += dstChannelStep)
+        for (int p = 0; p < n; p++) {
+            const float* q = src + offsets[p];
+            const float a = q[0], b = q[stepX], c0 = q[stepY], d = q[stepY + stepX];
+            const double top = double(a) + double(b - a) * fxs[p];
+            const double bottom = double(c0) + double(d - c0) * fxs[p];
+            dst[p] = float(top + (bottom - top) * fys[p]);
+        }
+}
+
+#ifdef VTON_HAVE_FMA_DISPATCH
+// the same code built for AVX2 (gathers; no FMA, so the arithmetic is unchanged)
+template <int kBlock>
+__attribute__((target("avx2"))) inline void gridSampleBlockAvx2(const float* g, int n, const float* src, int c,
+                                                                 int h, int w, float* dst, size_t dstChannelStep) {
+    gridSampleBlockPortable<kBlock>(g, n, src, c, h, w, dst, dstChannelStep);
+}
+#endif
+}  // namespace detail
+
+inline void gridSample(const cv::Mat& image, const cv::Mat& grid, cv::Mat& out) {
+    CV_Assert(image.dims == 4 && image.type() == CV_32F && grid.dims == 4 && grid.type() == CV_32F);
+    CV_Assert(grid.size[0] == image.size[0] && grid.size[3] == 2 && image.isContinuous() && grid.isContinuous());
+    const int n = image.size[0], c = image.size[1], h = image.size[2], w = image.size[3];
+    const int outH = grid.size[1], outW = grid.size[2], count = outH * outW;
+    const int sizes[4] = {n, c, outH, outW};
+    CV_Assert(out.data != image.data);
+    out.create(4, sizes, CV_32F);
+    CV_Assert(out.isContinuous());
+    constexpr int kBlock = 256;
+#ifdef VTON_HAVE_FMA_DISPATCH
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+#else
+    const bool avx2 = false;
+#endif
+    for (int b = 0; b < n; b++) {
+        const float* g = grid.ptr<float>() + size_t(b) * count * 2;
+        const float* src = image.ptr<float>() + size_t(b) * c * h * w;
+        float* dst = out.ptr<float>() + size_t(b) * c * count;
+        for (int begin = 0; begin < count; begin += kBlock) {
+            const int m = std::min(kBlock, count - begin);
+#ifdef VTON_HAVE_FMA_DISPATCH
+            if (avx2) {
+                detail::gridSampleBlockAvx2<kBlock>(g + 2 * begin, m, src, c, h, w, dst + begin, count);
+                continue;
+            }
+#endif
+            (void)avx2;
+            detail::gridSampleBlockPortable<kBlock>(g + 2 * begin, m, src, c, h, w, dst + begin, count);
+        }
+    }
+}
+
+inline cv::Mat gridSample(const cv::Mat& image, const cv::Mat& grid) {
+    cv::Mat out;
+    gridSample(image, grid, out);
+    return out;
+}
+
+// ---------------------------------------------------------------------------- tensors
+namespace detail {
+inline const float* unitRangeTable() {  // ToTensor + Normalize(0.5, 0.5) of each 8-bit value
+    static const std::vector<float> table = [] {
+        std::vector<float> t(256);
+        for (int v = 0; v < 256; v++) t[v] = (float(v) / 255.0f - 0.5f) / 0.5f;
+        return t;
+    }();
+    return table.data();
+}
+}  // namespace detail
+
+// BGR CV_8UC3 (H x W) -> RGB blob {1, 3, H, W} CV_32F in [-1, 1]
+inline void toUnitRange(const cv::Mat& bgr, cv::Mat& blob) {
+    CV_Assert(bgr.type() == CV_8UC3);
+    const int sizes[4] = {1, 3, bgr.rows, bgr.cols};
+    blob.create(4, sizes, CV_32F);
+    CV_Assert(blob.isContinuous());
+    const float* table = detail::unitRangeTable();
+    const size_t plane = size_t(bgr.rows) * bgr.cols;
+    float* r = blob.ptr<float>();
+    float *g = r + plane, *b = g + plane;
+    for (int y = 0; y < bgr.rows; y++) {
+        const uchar* p = bgr.ptr<uchar>(y);
+        for (int x = 0; x < bgr.cols; x++, p += 3, r++, g++, b++) {
+            *b = table[p[0]];
+            *g = table[p[1]];
+            *r = table[p[2]];
+        }
+    }
+}
+
+inline cv::Mat toUnitRange(const cv::Mat& bgr) {
+    cv::Mat blob;
+    toUnitRange(bgr, blob);
+    return blob;
+}
+
+// RGB planes in [-1, 1] (3 x H x W floats) -> BGR CV_8UC3, as CP-VTON saves: (x + 1) / 2 * 255, clamped, truncated
+inline cv::Mat toImage(const float* rgb, int height, int width) {
+    cv::Mat image(height, width, CV_8UC3);
+    const size_t plane = size_t(height) * width;
+    for (int y = 0; y < height; y++) {
+        uchar* p = image.ptr<uchar>(y);
+        for (int x = 0; x < width; x++, p += 3)
+            for (int c = 0; c < 3; c++) {
+                const float v = (rgb[c * plane + size_t(y) * width + x] + 1.0f) * 0.5f * 255.0f;
+                p[2 - c] = uchar(std::min(std::max(v, 0.0f), 255.0f));
+            }
+    }
+    return image;
+}
+
+// Resize a BGR image to 192x256 (area when shrinking, linear when enlarging); no-op at that size
+inline cv::Mat resizeToModel(const cv::Mat& image) {
+    if (image.rows == kHeight && image.cols == kWidth) return image;
+    cv::Mat out;
+    cv::resize(image, out, cv::Size(kWidth, kHeight), 0, 0, image.rows > kHeight ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return out;
+}
+
+// ---------------------------------------------------------------------------- Correlation layer
+// The published GMM's custom node: FeatureCorrelation(A, B), A and B {b, c, h, w} ->
+// {b, w*h, h, w} with out[n, jj*h + ii, i, j] = sum_c A[n, c, ii, jj] * B[n, c, i, j].
+class CorrelationLayer : public cv::dnn::Layer {
+public:
+    explicit CorrelationLayer(const cv::dnn::LayerParams& params) { setParamsFrom(params); }
+    static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams& params) {
+        return cv::Ptr<cv::dnn::Layer>(new CorrelationLayer(params));
+    }
+    bool getMemoryShapes(const std::vector<cv::dnn::MatShape>& inputs, const int,
+                         std::vector<cv::dnn::MatShape>& outputs, std::vector<cv::dnn::MatShape>&) const override {
+        CV_Assert(inputs.size() == 2 && inputs[0].size() == 4 && inputs[0] == inputs[1]);
+        const int b = inputs[0][0], h = inputs[0][2], w = inputs[0][3];
+        outputs.assign(1, cv::dnn::MatShape{b, h * w, h, w});
+        return false;
+    }
+    void forward(cv::InputArrayOfArrays inputsArr, cv::OutputArrayOfArrays outputsArr,
+                 cv::OutputArrayOfArrays) override {
+        std::vector<cv::Mat> inputs, outputs;
+        inputsArr.getMatVector(inputs);
+        outputsArr.getMatVector(outputs);
+        const int b = inputs[0].size[0], c = inputs[0].size[1], h = inputs[0].size[2], w = inputs[0].size[3];
+        const int hw = h * w;
+        cv::Mat product;
+        for (int n = 0; n < b; n++) {
+            const cv::Mat a(c, hw, CV_32F, inputs[0].ptr<float>(n)), bb(c, hw, CV_32F, inputs[1].ptr<float>(n));
+            cv::gemm(a, bb, 1.0, cv::noArray(), 0.0, product, cv::GEMM_1_T);  // (ii*w + jj, i*w + j)
+            float* out = outputs[0].ptr<float>(n);
+            for (int ii = 0; ii < h; ii++)
+                for (int jj = 0; jj < w; jj++)
+                    std::memcpy(out + size_t(jj * h + ii) * hw, product.ptr<float>(ii * w + jj), hw * sizeof(float));
+        }
+    }
+};
+
+// Register "Correlation" with cv::dnn (idempotent); CpVton does it before reading a GMM.
+inline void registerCorrelationLayer() {
+    static std::once_flag once;
+    std::call_once(once, [] { cv::dnn::LayerFactory::registerLayer("Correlation", CorrelationLayer::create); });
+}
+
+// ---------------------------------------------------------------------------- ONNX file facts
+namespace detail {
+// A few facts read from an ONNX file's protobuf wire format (no protobuf library needed): its graph
+// inputs that are not initializers and whether its metadata marks it synthetic.
+struct OnnxFacts {
+    std::vector<std::string> inputs;
+    bool synthetic = false, hasGraph = false;
+};
+
+struct WireReader {
+    const uchar *p, *end;
+    bool ok = true;
+    uint64_t varint() {
+        uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p >= end) break;
+            const uchar byte = *p++;
+            v |= uint64_t(byte & 0x7f) << shift;
+            if (!(byte & 0x80)) return v;
+        }
+        ok = false;
+        return 0;
+    }
+    // next field: number and, for length-delimited ones, the payload; false at the end or on damage
+    bool next(int& field, const uchar*& data, size_t& size) {
+        if (!ok || p >= end) return false;
+        const uint64_t key = varint();
+        field = int(key >> 3);
+        data = nullptr;
+        size = 0;
+        switch (key & 7) {
+            case 0: varint(); break;
+            case 1: if (end - p < 8) ok = false; else p += 8; break;
+            case 5: if (end - p < 4) ok = false; else p += 4; break;
+            case 2: {
+                const uint64_t length = varint();
+                if (!ok || length > uint64_t(end - p)) { ok = false; break; }
+                data = p;
+                size = size_t(length);
+                p += length;
+                break;
+            }
+            default: ok = false;
+        }
+        return ok && field > 0;
+    }
+};
+
+inline std::string stringField(const uchar* data, size_t size, int wanted) {
+    WireReader r{data, data + size};
+    int field;
+    const uchar* d;
+    size_t n;
+    while (r.next(field, d, n))
+        if (field == wanted && d) return std::string(reinterpret_cast<const char*>(d), n);
+    return std::string();
+}
+
+inline bool readOnnxFacts(const std::vector<uchar>& bytes, OnnxFacts& facts) {
+    WireReader model{bytes.data(), bytes.data() + bytes.size()};
+    int field;
+    const uchar* data;
+    size_t size;
+    while (model.next(field, data, size)) {
+        if (field == 7 && data) {  // ModelProto.graph
+            facts.hasGraph = true;
+            std::vector<std::string> inputs;
+            std::set<std::string> initializers;
+            WireReader graph{data, data + size};
+            int gf;
+            const uchar* gd;
+            size_t gs;
+            while (graph.next(gf, gd, gs)) {
+                if (gf == 11 && gd) inputs.push_back(stringField(gd, gs, 1));           // GraphProto.input
+                else if (gf == 5 && gd) initializers.insert(stringField(gd, gs, 8));  // .initializer name
+            }
+            if (!graph.ok) return false;
+            for (const std::string& name : inputs)
+                if (!initializers.count(name)) facts.inputs.push_back(name);
+        } else if (field == 14 && data) {  // ModelProto.metadata_props
+            std::string value = stringField(data, size, 2);
+            std::transform(value.begin(), value.end(), value.begin(), ::tolower);
+            if (stringField(data, size, 1) == "synthetic" && value == "true") facts.synthetic = true;
+        }
+    }
+    return model.ok && model.p == model.end;
+}
+
+inline std::vector<uchar> readFileBytes(const std::string& path, const std::string& what) {
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0) throw UsageError(what + " file not found: " + path);
+    if (S_ISDIR(info.st_mode)) throw UsageError(what + " path is a directory: " + path);
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw UsageError("cannot read " + what + " " + path + ": " + std::strerror(errno));
+    std::vector<uchar> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    if (file.bad()) throw UsageError("cannot read " + what + " " + path);
+    return bytes;
+}
+
+inline std::string joined(const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+    return out;
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------- the try-on networks
+// CP-VTON's cloth-agnostic person representation: labels (256x192 CV_8U LIP classes), person
+// (BGR CV_8UC3 256x192), pose (poseMap) -> agnostic {1, 22, 256, 192} CV_32F: blurred body shape,
+// kept regions (keptLabels) of the person, pose
+inline void prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose, cv::Mat& agnostic,
+                            const std::vector<int>& keptLabels = kKeptLabels) {
+    bool headLut[256] = {};
+    for (int label : keptLabels) {
+        CV_Assert(label >= 0 && label < 256);
+        headLut[label] = true;
+    }
+    if (labels.size() != cv::Size(kWidth, kHeight) || person.size() != cv::Size(kWidth, kHeight) ||
+        labels.type() != CV_8U || person.type() != CV_8UC3)
+        throw std::invalid_argument("labels (CV_8U) and person (CV_8UC3) must be 192x256");
+    CV_Assert(pose.dims == 3 && pose.size[0] == kNumKeypoints && pose.size[1] == kHeight && pose.size[2] == kWidth);
+    const int plane = kHeight * kWidth;
+    const int sizes[4] = {1, 3 + 1 + kNumKeypoints, kHeight, kWidth};
+    agnostic.create(4, sizes, CV_32F);  // kept when it has this shape (it may be a view into a larger blob)
+    CV_Assert(agnostic.isContinuous());
+    float* out = agnostic.ptr<float>();
+    // body shape: Pillow BILINEAR down by 16 and back up, then to [-1, 1]
+    cv::Mat shape = labels > 0;
+    shape = pilBilinearResize(pilBilinearResize(shape, cv::Size(kWidth / 16, kHeight / 16)), cv::Size(kWidth, kHeight));
+    const float* table = detail::unitRangeTable();
+    for (int y = 0; y < kHeight; y++) {
+        const uchar* s = shape.ptr<uchar>(y);
+        for (int x = 0; x < kWidth; x++) out[y * kWidth + x] = table[s[x]];
+    }
+    // kept regions (head, ...) of the person in RGB, -1 elsewhere
+    float *r = out + plane, *g = r + plane, *b = g + plane;
+    for (int y = 0; y < kHeight; y++) {
+        const uchar* l = labels.ptr<uchar>(y);
+        const uchar* p = person.ptr<uchar>(y);
+        for (int x = 0; x < kWidth; x++, p += 3, r++, g++, b++) {
+            const bool kept = headLut[l[x]];
+            *r = kept ? table[p[2]] : -1.0f;
+            *g = kept ? table[p[1]] : -1.0f;
+            *b = kept ? table[p[0]] : -1.0f;
+        }
+    }
+    if (pose.ptr<float>() != out + 4 * plane)  // CpVton::inferFromKeypoints draws it in place
+        std::memcpy(out + 4 * plane, pose.ptr<float>(), sizeof(float) * plane * kNumKeypoints);
+}
+
+inline cv::Mat prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose,
+                               const std::vector<int>& keptLabels = kKeptLabels) {
+    cv::Mat agnostic;
+    prepareAgnostic(labels, person, pose, agnostic, keptLabels);
+    return agnostic;
+}
+
+inline bool isCpuBackend(int backend, int target) {
+    return (backend == cv::dnn::DNN_BACKEND_DEFAULT || backend == cv::dnn::DNN_BACKEND_OPENCV) &&
+           target == cv::dnn::DNN_TARGET_CPU;
+}
+
+// GMM + TOM of CP-VTON on the cloth-agnostic person representation, mirroring virtual_try_on.CpVton.
+// gmmPath: the published cp_vton_gmm.onnx (custom Correlation node, served by CorrelationLayer on the
+// CPU) or the standard-op file of models/convert_gmm.py (any backend); tomPath: cp_vton_tom.onnx.
+class CpVton {
+public:
+    CpVton(const std::string& gmmPath, const std::string& tomPath, int backend = cv::dnn::DNN_BACKEND_OPENCV,
+           int target = cv::dnn::DNN_TARGET_CPU, std::vector<int> keptLabels = kKeptLabels)
+        : gmmPath_(gmmPath), tomPath_(tomPath) {
+        for (int label : keptLabels) CV_Assert(label >= 0 && label < 256);
+        keptLabels_ = keptLabels;
+        registerCorrelationLayer();
+        detail::OnnxFacts gmmFacts, tomFacts;
+        gmm_ = readOnnx(gmmPath, "GMM", gmmFacts);
+        std::vector<std::string> sortedInputs = gmmFacts.inputs, expected = {kGmmInputs[0], kGmmInputs[1]};
+        std::sort(sortedInputs.begin(), sortedInputs.end());
+        std::sort(expected.begin(), expected.end());
+        if (sortedInputs != expected)
+            throw RuntimeFailure("GMM model " + gmmPath + " has inputs " + detail::joined(sortedInputs) +
+                                 "; expected " + detail::joined(expected) + " (agnostic, cloth)");
+        tom_ = readOnnx(tomPath, "TOM", tomFacts);
+        if (tomFacts.inputs.size() != 1)
+            throw RuntimeFailure("TOM model " + tomPath + " has inputs " + detail::joined(tomFacts.inputs) +
+                                 "; expected one input of 25 channels");
+        tomInput_ = tomFacts.inputs[0];
+        std::vector<std::string> types;
+        gmm_.getLayerTypes(types);
+        hasCorrelation_ = std::find(types.begin(), types.end(), "Correlation") != types.end();
+        gmmSynthetic_ = gmmFacts.synthetic;
+        tomSynthetic_ = tomFacts.synthetic;
+        // said once both models are read and checked, so that a failure stays a one-line error
+        auto warnSynthetic = [](const std::string& path, const char* output) {
+            std::fprintf(stderr, "warning: %s holds SYNTHETIC seeded random weights; its output is not a %s\n",
+                         path.substr(path.find_last_of('/') + 1).c_str(), output);
+        };
+        if (gmmSynthetic_) warnSynthetic(gmmPath, "cloth warp");
+        if (tomSynthetic_) warnSynthetic(tomPath, "try-on");
+        setBackendAndTarget(backend, target);
+    }
+
+    void setBackendAndTarget(int backend, int target) {
+        if (hasCorrelation_ && !isCpuBackend(backend, target))
+            std::fprintf(stderr, "warning: %s holds the custom Correlation layer, which runs on the CPU; "
+                                 "convert it with models/convert_gmm.py for this backend\n", gmmPath_.c_str());
+        for (cv::dnn::Net* net : {&gmm_, &tom_}) {
+            net->setPreferableBackend(backend);
+            net->setPreferableTarget(target);
+        }
+    }
+
+    bool gmmSynthetic() const { return gmmSynthetic_; }
+    bool tomSynthetic() const { return tomSynthetic_; }
+    bool hasCorrelationLayer() const { return hasCorrelation_; }
+
+    // labels (256x192 CV_8U LIP classes), person (BGR CV_8UC3 256x192), pose (poseMap) ->
+    // agnostic {1, 22, 256, 192} CV_32F (vton::prepareAgnostic with this model's kept labels)
+    cv::Mat prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose) const {
+        return vton::prepareAgnostic(labels, person, pose, keptLabels_);
+    }
+
+    // cloth tensor {1, 3, H, W} + agnostic -> theta (1 x 50 CV_32F)
+    cv::Mat predictTheta(const cv::Mat& clothTensor, const cv::Mat& agnostic) {
+        gmm_.setInput(agnostic, kGmmInputs[0]);
+        gmm_.setInput(clothTensor, kGmmInputs[1]);
+        cv::Mat theta = gmm_.forward();
+        if (theta.total() != size_t(2 * kGridSize * kGridSize))
+            throw RuntimeFailure("GMM model " + gmmPath_ + cv::format(" gave %d values; expected %d (TPS theta)",
+                                                                      int(theta.total()), 2 * kGridSize * kGridSize));
+        return theta.reshape(1, 1).clone();
+    }
+
+    // cloth BGR CV_8UC3 -> warped cloth {1, 3, 256, 192} in [-1, 1] RGB, by the GMM's TPS
+    void warpCloth(const cv::Mat& cloth, const cv::Mat& agnostic, cv::Mat& warped) {
+        toUnitRange(resizeToModel(cloth), clothTensor_);
+        tpsGrid(predictTheta(clothTensor_, agnostic), grid_);
+        gridSample(clothTensor_, grid_, warped);
+    }
+
+    cv::Mat warpCloth(const cv::Mat& cloth, const cv::Mat& agnostic) {
+        cv::Mat warped;
+        warpCloth(cloth, agnostic, warped);
+        return warped;
+    }
+
+    // TOM on concat(agnostic, warped) -> BGR CV_8UC3 256x192 result
+    cv::Mat tryOn(const cv::Mat& agnostic, const cv::Mat& warped) {
+        const int plane = kHeight * kWidth;
+        CV_Assert(agnostic.isContinuous() && warped.isContinuous() && agnostic.total() == size_t(22 * plane) &&
+                  warped.total() == size_t(3 * plane));
+        float* input = tomInput();
+        if (agnostic.ptr<float>() != input)  // infer() builds both in place
+            std::memcpy(input, agnostic.ptr<float>(), sizeof(float) * 22 * plane);
+        if (warped.ptr<float>() != input + 22 * plane)
+            std::memcpy(input + 22 * plane, warped.ptr<float>(), sizeof(float) * 3 * plane);
+        tom_.setInput(tomInputBlob_, tomInput_);
+        cv::Mat output = tom_.forward();
+        if (output.dims != 4 || output.size[1] != 4 || output.size[2] != kHeight || output.size[3] != kWidth)
+            throw RuntimeFailure("TOM model " + tomPath_ + " gave an output of shape " + shapeText(output) +
+                                 "; expected 1x4x256x192");
+        return compose(output, warped);
+    }
+
+    // rendered = tanh, mask = sigmoid; result = warped * mask + rendered * (1 - mask), as BGR CV_8UC3
+    // ((x + 1) / 2 * 255, clamped, truncated, as CP-VTON saves its results)
+    static cv::Mat compose(const cv::Mat& tomOutput, const cv::Mat& warped) {
+        const int plane = kHeight * kWidth;
+        CV_Assert(tomOutput.type() == CV_32F && tomOutput.isContinuous() && tomOutput.total() == size_t(4 * plane));
+        CV_Assert(warped.type() == CV_32F && warped.isContinuous() && warped.total() == size_t(3 * plane));
+        const float* t = tomOutput.ptr<float>();
+        const float* w = warped.ptr<float>();
+        cv::Mat result(kHeight, kWidth, CV_8UC3);
+        float e[4 * kWidth];  // one row: exp(-2|x|) of the 3 rendered channels (tanh), exp(-x) of the mask
+        cv::Mat exps(1, 4 * kWidth, CV_32F, e);
+        for (int y = 0; y < kHeight; y++) {
+            const int row = y * kWidth;
+            for (int c = 0; c < 3; c++)
+                for (int x = 0; x < kWidth; x++) e[c * kWidth + x] = -2.0f * std::abs(t[c * plane + row + x]);
+            for (int x = 0; x < kWidth; x++) e[3 * kWidth + x] = -t[3 * plane + row + x];
+            cv::exp(exps, exps);  // vectorised
+            float mask[kWidth], mixed[3][kWidth];
+            for (int x = 0; x < kWidth; x++) mask[x] = 1.0f / (1.0f + e[3 * kWidth + x]);
+            for (int c = 0; c < 3; c++) {
+                const float* tc = t + c * plane + row;
+                const float* wc = w + c * plane + row;
+                const float* ec = e + c * kWidth;
+                for (int x = 0; x < kWidth; x++) {
+                    const float magnitude = (1.0f - ec[x]) / (1.0f + ec[x]);  // tanh(|x|)
+                    const float rendered = tc[x] < 0 ? -magnitude : magnitude;
+                    const float value = wc[x] * mask[x] + rendered * (1.0f - mask[x]);
+                    mixed[c][x] = std::min(std::max((value + 1.0f) * 0.5f * 255.0f, 0.0f), 255.0f);
+                }
+            }
+            uchar* out = result.ptr<uchar>(y);
+            for (int x = 0; x < kWidth; x++)
+                for (int c = 0; c < 3; c++) out[3 * x + 2 - c] = uchar(mixed[c][x]);  // truncated
+        }
+        return result;
+    }
+
+    // The try-on of a prepared person (labels, person 256x192, pose from poseMap) and a cloth photo.
+    // Agnostic and warped cloth are built in place in the TOM's input.
+    cv::Mat infer(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose, const cv::Mat& cloth) {
+        cv::Mat agnostic, warped;
+        tomInputParts(agnostic, warped);
+        vton::prepareAgnostic(labels, person, pose, agnostic, keptLabels_);
+        warpCloth(cloth, agnostic, warped);
+        return tryOn(agnostic, warped);
+    }
+
+    // infer() with keypoints (18x3, model frame) instead of the pose map, which is drawn in place
+    cv::Mat inferFromKeypoints(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints,
+                               const cv::Mat& cloth) {
+        cv::Mat agnostic, warped;
+        tomInputParts(agnostic, warped);
+        const int poseSizes[3] = {kNumKeypoints, kHeight, kWidth};
+        cv::Mat pose(3, poseSizes, CV_32F, agnostic.ptr<float>() + 4 * kHeight * kWidth);
+        poseMap(keypoints, pose);
+        return infer(labels, person, pose, cloth);
+    }
+
+    // Views of the TOM's input blob {1, 25, H, W}: agnostic (22 channels) and warped cloth (3)
+    void tomInputParts(cv::Mat& agnostic, cv::Mat& warped) {
+        const int agnosticSizes[4] = {1, 22, kHeight, kWidth}, warpedSizes[4] = {1, 3, kHeight, kWidth};
+        agnostic = cv::Mat(4, agnosticSizes, CV_32F, tomInput());
+        warped = cv::Mat(4, warpedSizes, CV_32F, tomInput() + 22 * kHeight * kWidth);
+    }
+
+private:
+    float* tomInput() {
+        const int sizes[4] = {1, 25, kHeight, kWidth};
+        tomInputBlob_.create(4, sizes, CV_32F);
+        return tomInputBlob_.ptr<float>();
+    }
+
+    static std::string shapeText(const cv::Mat& m) {
+        std::string s;
+        for (int i = 0; i < m.dims; i++) s += (i ? "x" : "") + std::to_string(m.size[i]);
+        return s.empty() ? "(empty)" : s;
+    }
+
+    static cv::dnn::Net readOnnx(const std::string& path, const std::string& what, detail::OnnxFacts& facts) {
+        struct stat info;
+        if (::stat(path.c_str(), &info) != 0) throw UsageError(what + " model file not found: " + path);
+        const std::vector<uchar> bytes = detail::readFileBytes(path, what + " model");
+        if (!detail::readOnnxFacts(bytes, facts) || !facts.hasGraph)
+            throw RuntimeFailure(what + " model " + path + " is not a valid ONNX file (truncated or damaged?)");
+        cv::dnn::Net net;
+        try {
+            net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        } catch (const cv::Exception& err) {
+            throw RuntimeFailure(what + " model " + path + " cannot be read by OpenCV: " + err.err);
+        }
+        if (net.empty()) throw RuntimeFailure(what + " model " + path + " holds no network");
+        return net;
+    }
+
+    std::string gmmPath_, tomPath_, tomInput_;
+    cv::dnn::Net gmm_, tom_;
+    std::vector<int> keptLabels_;
+    cv::Mat tomInputBlob_, clothTensor_, grid_;  // reused between calls (no page faults per try-on)
+    bool hasCorrelation_ = false, gmmSynthetic_ = false, tomSynthetic_ = false;
+};
+
+// ---------------------------------------------------------------------------- person analysis
+// A person needs the neck, a shoulder and a hip for the agnostic representation to make sense.
+inline bool hasTorso(const cv::Mat& keypoints) {
+    auto found = [&](int k) { return keypoints.at<float>(k, 2) > 0; };
+    return found(1) && (found(2) || found(5)) && (found(8) || found(11));
+}
+
+// Keypoints (18x3 CV_32F) in the photo's pixels -> the 192x256 model frame of the crop `box`
+inline cv::Mat keypointsToModel(const cv::Mat& keypoints, const cv::Rect& box) {
+    cv::Mat result = keypoints.clone();
+    const float scaleX = float(double(kWidth) / box.width), scaleY = float(double(kHeight) / box.height);
+    for (int k = 0; k < result.rows; k++) {
+        float* p = result.ptr<float>(k);
+        const bool found = p[2] > 0;
+        p[0] = found ? (p[0] - float(box.x)) * scaleX : 0.0f;
+        p[1] = found ? (p[1] - float(box.y)) * scaleY : 0.0f;
+    }
+    return result;
+}
+
+// LIP labels of the whole photo (any size with the same framing) -> the 256x192 model frame of the crop
+// `box`, nearest neighbour (labels are classes). Rounding half to even, as Python's round().
+inline cv::Mat labelsToModel(const cv::Mat& labels, const cv::Rect& box, cv::Size photo) {
+    const double scaleY = double(labels.rows) / photo.height, scaleX = double(labels.cols) / photo.width;
+    const int top = int(std::nearbyint(box.y * scaleY)), left = int(std::nearbyint(box.x * scaleX));
+    const int bottom = std::max(top + 1, int(std::nearbyint((box.y + box.height) * scaleY)));
+    const int right = std::max(left + 1, int(std::nearbyint((box.x + box.width) * scaleX)));
+    cv::Mat out;
+    cv::resize(labels(cv::Range(top, std::min(bottom, labels.rows)), cv::Range(left, std::min(right, labels.cols))),
+               out, cv::Size(kWidth, kHeight), 0, 0, cv::INTER_NEAREST);
+    return out;
+}
+
+// The chain after pose and parsing, as virtual_try_on.VirtualTryOn.infer with keypoints= and labels=:
+// person and cloth BGR of any size, keypoints (18x3) and labels of the whole person photo ->
+// the 256x192 BGR try-on. RuntimeFailure when the keypoints hold no torso.
+inline cv::Mat tryOnPhoto(CpVton& model, const cv::Mat& person, const cv::Mat& cloth, const cv::Mat& keypoints,
+                          const cv::Mat& labels) {
+    cv::Rect box;
+    const cv::Mat crop = cropToRatio(person, &box);
+    const cv::Mat modelKeypoints = keypointsToModel(keypoints, box);
+    if (!hasTorso(modelKeypoints))
+        throw RuntimeFailure("no person found: pose found no torso (neck, shoulder and hip) in the photo");
+    return model.inferFromKeypoints(labelsToModel(labels, box, person.size()), resizeToModel(crop), modelKeypoints,
+                                    cloth);
+}
+
+// ---------------------------------------------------------------------------- files
+// A photo as BGR CV_8UC3: greyscale expanded, alpha dropped, 16-bit scaled to 8-bit (common.read_image).
+inline cv::Mat readImage(const std::string& path, const std::string& what = "image") {
+    const std::vector<uchar> bytes = detail::readFileBytes(path, what);
+    if (bytes.empty()) throw UsageError(what + " file is empty: " + path);
+    cv::Mat image;
+    try {
+        image = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception&) {
+        image.release();
+    }
+    if (image.empty()) throw UsageError(what + " file is not a readable image: " + path);
+    if (image.depth() == CV_16U) {  // round(v / 257)
+        cv::Mat eight(image.size(), CV_MAKETYPE(CV_8U, image.channels()));
+        const int length = image.cols * image.channels();
+        for (int y = 0; y < image.rows; y++) {
+            const ushort* s = image.ptr<ushort>(y);
+            uchar* d = eight.ptr<uchar>(y);
+            for (int i = 0; i < length; i++) d[i] = uchar((s[i] + 128) / 257);
+        }
+        image = eight;
+    } else if (image.depth() != CV_8U) {
+        throw UsageError(what + " has an unsupported pixel type: " + path);
+    }
+    if (image.channels() == 1) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
+    else if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
+    return image;
+}
+
+// (18, 3) CV_32F keypoints of the first person of an OpenPose JSON file (keys `pose_keypoints` or
+// `pose_keypoints_2d`), read with cv::FileStorage; UsageError for anything else.
+inline cv::Mat readKeypointsJson(const std::string& path) {
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0 || S_ISDIR(info.st_mode))
+        throw UsageError("keypoints file not found: " + path);
+    const std::vector<uchar> bytes = detail::readFileBytes(path, "keypoints");
+    const std::string text(bytes.begin(), bytes.end());
+    std::vector<double> values;
+    bool hasList = false;
+    try {
+        cv::FileStorage fs(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_JSON);
+        const cv::FileNode people = fs["people"];
+        if (!people.isSeq() || people.size() == 0 || !people[0].isMap())
+            throw UsageError("keypoints file " + path + " has no \"people\" list with a person");
+        cv::FileNode list = people[0]["pose_keypoints"];
+        if (list.isNone()) list = people[0]["pose_keypoints_2d"];
+        if (list.isSeq()) {
+            hasList = true;
+            for (const cv::FileNode& v : list) {
+                if (!v.isReal() && !v.isInt())
+                    throw UsageError("keypoints file " + path + ": pose_keypoints holds non-numbers");
+                values.push_back(double(v));
+            }
+        }
+    } catch (const cv::Exception& err) {
+        std::string message = err.err;
+        message = message.substr(0, message.find('\n'));
+        throw UsageError("keypoints file " + path + " is not valid JSON: " + message);
+    }
+    if (!hasList) throw UsageError("keypoints file " + path + ": the person has no \"pose_keypoints\" list");
+    if (values.size() != size_t(3 * kNumKeypoints))
+        throw UsageError("keypoints file " + path + cv::format(": expected %d numbers (18 COCO parts x 3), got %d",
+                                                               3 * kNumKeypoints, int(values.size())));
+    cv::Mat keypoints(kNumKeypoints, 3, CV_32F);
+    for (int i = 0; i < 3 * kNumKeypoints; i++) {
+        if (!std::isfinite(values[i]))
+            throw UsageError("keypoints file " + path + ": pose_keypoints holds NaN or infinity");
+        keypoints.ptr<float>()[i] = float(values[i]);
+    }
+    return keypoints;
+}
+
+namespace detail {
+// The PLTE chunk of a palette PNG (colour type 3) as RGB triplets; empty for any other file.
+inline std::vector<cv::Vec3b> pngPalette(const std::vector<uchar>& bytes) {
+    static const uchar signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    std::vector<cv::Vec3b> palette;
+    if (bytes.size() < 33 || std::memcmp(bytes.data(), signature, 8) != 0 || bytes[25] != 3) return palette;
+    size_t pos = 8;
+    while (pos + 8 <= bytes.size()) {
+        const uint32_t length = (uint32_t(bytes[pos]) << 24) | (uint32_t(bytes[pos + 1]) << 16) |
+                                (uint32_t(bytes[pos + 2]) << 8) | bytes[pos + 3];
+        const std::string type(reinterpret_cast<const char*>(&bytes[pos + 4]), 4);
+        if (length > bytes.size() - pos - 8) break;
+        if (type == "PLTE") {
+            for (uint32_t i = 0; i + 2 < length; i += 3) {
+                const uchar* c = &bytes[pos + 8 + i];
+                palette.emplace_back(c[0], c[1], c[2]);
+            }
+            break;
+        }
+        if (type == "IDAT" || type == "IEND") break;
+        pos += 12 + length;
+    }
+    return palette;
+}
+}  // namespace detail
+
+// Label of the nearest LIP palette colour (Euclidean, exact integers) of every pixel of a BGR image
+inline cv::Mat nearestLabel(const cv::Mat& bgr) {
+    cv::Mat labels(bgr.size(), CV_8U);
+    int norms[kNumLabels];
+    for (int k = 0; k < kNumLabels; k++) {
+        const unsigned char* c = kLipPaletteRgb[k];
+        norms[k] = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+    }
+    for (int y = 0; y < bgr.rows; y++) {
+        const uchar* p = bgr.ptr<uchar>(y);
+        for (int x = 0; x < bgr.cols; x++, p += bgr.channels()) {
+            int best = 0, bestScore = 0;
+            for (int k = 0; k < kNumLabels; k++) {  // |c - p|^2 - |c|^2, first minimum wins
+                const unsigned char* c = kLipPaletteRgb[k];
+                const int score = norms[k] - 2 * (p[2] * c[0] + p[1] * c[1] + p[0] * c[2]);
+                if (k == 0 || score < bestScore) best = k, bestScore = score;
+            }
+            labels.at<uchar>(y, x) = uchar(best);
+        }
+    }
+    return labels;
+}
+
+// A LIP label map (CV_8U, 0..19) from a grey label PNG, a palette PNG whose indices are the labels
+// (VITON / CP-VTON) or a colour rendering (nearest LIP colour): human_parsing.read_parsing.
+inline cv::Mat readParsing(const std::string& path) {
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0) throw UsageError("parsing file not found: " + path);
+    const std::vector<uchar> bytes = detail::readFileBytes(path, "parsing");
+    cv::Mat image;
+    try {
+        if (!bytes.empty()) image = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception&) {
+        image.release();
+    }
+    if (image.empty()) throw UsageError("parsing file is not a readable image: " + path);
+    if (image.depth() != CV_8U && image.depth() != CV_16U)
+        throw UsageError("parsing file " + path + " has an unsupported pixel type");
+    const std::vector<cv::Vec3b> palette = detail::pngPalette(bytes);
+    cv::Mat labels;
+    if (!palette.empty() && image.depth() == CV_8U && image.channels() >= 3) {
+        // OpenCV expands palette PNGs to colours: map each colour back to its (first) palette index
+        std::map<uint32_t, int> index;
+        for (int i = int(palette.size()) - 1; i >= 0; i--)
+            index[(uint32_t(palette[i][0]) << 16) | (uint32_t(palette[i][1]) << 8) | palette[i][2]] = i;
+        labels.create(image.size(), CV_32S);
+        for (int y = 0; y < image.rows; y++) {
+            const uchar* p = image.ptr<uchar>(y);
+            for (int x = 0; x < image.cols; x++, p += image.channels()) {
+                const auto found = index.find((uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | p[0]);
+                if (found == index.end())
+                    throw UsageError("parsing file " + path + " holds a colour outside its palette");
+                labels.at<int>(y, x) = found->second;
+            }
+        }
+    } else if (image.channels() == 1 || image.channels() == 2) {
+        std::vector<cv::Mat> planes;
+        cv::split(image, planes);
+        planes[0].convertTo(labels, CV_32S);
+    } else {
+        if (image.depth() != CV_8U) throw UsageError("parsing file " + path + " is a 16-bit colour image");
+        std::vector<cv::Mat> planes;
+        cv::split(image, planes);
+        if (cv::countNonZero(planes[0] != planes[1]) == 0 && cv::countNonZero(planes[1] != planes[2]) == 0)
+            planes[0].convertTo(labels, CV_32S);  // a grey label map stored with three equal channels
+        else {
+            cv::Mat bgr;
+            if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+            else bgr = image;
+            nearestLabel(bgr).convertTo(labels, CV_32S);
+        }
+    }
+    double low, high;
+    cv::minMaxLoc(labels, &low, &high);
+    if (high >= kNumLabels || low < 0)
+        throw UsageError("parsing file " + path + cv::format(" holds label %d; LIP labels are 0..%d", int(high),
+                                                             kNumLabels - 1));
+    cv::Mat out;
+    labels.convertTo(out, CV_8U);
+    return out;
+}
+
+// Write an image atomically: encoded in memory, written to a temporary file beside `path`, renamed.
+// A failure never leaves a half-written file under the real name.
+inline void writeImage(const std::string& path, const cv::Mat& image) {
+    const size_t dot = path.find_last_of('.');
+    const size_t slash = path.find_last_of('/');
+    const std::string ext = dot == std::string::npos || (slash != std::string::npos && dot < slash) ? "" : path.substr(dot);
+    std::vector<uchar> encoded;
+    bool ok = false;
+    try {
+        ok = !ext.empty() && cv::imencode(ext, image, encoded);
+    } catch (const cv::Exception&) {
+        ok = false;
+    }
+    if (!ok) throw RuntimeFailure("cannot encode the image as '" + ext + "': " + path);
+    const std::string directory = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    std::string tmp = directory + "/." + name + ".XXXXXX";
+    std::vector<char> buffer(tmp.begin(), tmp.end());
+    buffer.push_back('\0');
+    const int fd = ::mkstemp(buffer.data());
+    if (fd < 0) throw UsageError("cannot write " + path + ": " + std::strerror(errno));
+    tmp = buffer.data();
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    bool written = ::fchmod(fd, 0666 & ~mask) == 0;
+    size_t done = 0;
+    while (written && done < encoded.size()) {
+        const ssize_t n = ::write(fd, encoded.data() + done, encoded.size() - done);
+        if (n <= 0) written = false;
+        else done += size_t(n);
+    }
+    written = ::close(fd) == 0 && written;
+    if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        const std::string reason = std::strerror(errno);
+        ::unlink(tmp.c_str());
+        throw RuntimeFailure("cannot write " + path + ": " + reason);
+    }
+}
+
+}  // namespace vton
+
+#endif  // VTON_VIRTUAL_TRY_ON_HPP
