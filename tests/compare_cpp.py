@@ -25,7 +25,7 @@ import numpy as np
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TESTS_DIR)
-sys.path[:0] = [REPO_DIR, os.path.join(REPO_DIR, 'models'), TESTS_DIR]
+sys.path[:0] = [REPO_DIR, TESTS_DIR]
 
 import cpp_support  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
@@ -35,7 +35,7 @@ SHARED_DATA = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirnam
 
 def synthetic_models(directory):
     """Synthetic GMM (published format) and TOM, and the standard-op GMM converted from it."""
-    import synthetic
+    from models import synthetic
     os.makedirs(directory, exist_ok=True)
     for name, build in ((synthetic.GMM_FILE, synthetic.build_gmm), (synthetic.TOM_FILE, synthetic.build_tom)):
         if not os.path.isfile(os.path.join(directory, name)):

@@ -85,11 +85,12 @@ def pair_files(shared_data, person, cloth):
 
 def python_try_on(try_on, shared_data, person, cloth):
     """The Python API's 256x192 try-on of a pair with the dataset's keypoints and parsing
-    (virtual_try_on.VirtualTryOn.infer with keypoints= and labels=)."""
+    (virtual_try_on.VirtualTryOn.infer with keypoints=, labels= and full_resolution=False: the network size,
+    which is what --model-size writes)."""
     import cv2 as cv
     import human_parsing
     import openpose
     person_path, cloth_path, keypoints_path, labels_path = pair_files(shared_data, person, cloth)
     return try_on.infer(cv.imread(person_path), cv.imread(cloth_path),
                         keypoints=openpose.read_keypoints_json(keypoints_path),
-                        labels=human_parsing.read_parsing(labels_path))
+                        labels=human_parsing.read_parsing(labels_path), full_resolution=False)
