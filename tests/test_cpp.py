@@ -35,7 +35,7 @@ def cpp_build(tmp_path_factory):
 def gmm_forms(synthetic_dir, tmp_path_factory):
     """The synthetic GMM as published (custom Correlation node) and as models/convert_gmm.py writes it."""
     standard = str(tmp_path_factory.mktemp('gmm_std') / 'cp_vton_gmm_std.onnx')
-    import convert_gmm
+    from models import convert_gmm
     from common import run_main
     assert run_main(convert_gmm.main, [os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), standard]) == 0
     return {'published': os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), 'standard-op': standard}
