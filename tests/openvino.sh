@@ -7,7 +7,7 @@
 #   bash tests/openvino.sh --build    # build (or reuse) only
 #
 # Everything lives in $OPENVINO_OPENCV_DIR (default ~/.cache/tryon-opencv-openvino); a finished build is reused.
-# Build time on 2 cores: about an hour; disk: see README ("OpenVINO").
+# Cost (README, "OpenVINO"): 0.7 GB before the compile; well over an hour of compiling on a shared 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -61,7 +61,7 @@ if ! have_build; then
     # 3. Configure: only the modules the project uses; no download at configure time (IPP and the like are
     #    off), protobuf and flatbuffers bundled (dnn's ONNX/TensorFlow and TFLite importers), PNG/JPEG bundled.
     log "configuring OpenCV in $BUILD"
-    cmake -S "$SRC/opencv" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+    cmake -G "Unix Makefiles" -S "$SRC/opencv" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_LIST=core,imgproc,imgcodecs,dnn,python3,python_bindings_generator \
         -DBUILD_SHARED_LIBS=OFF -DBUILD_TESTS=OFF -DBUILD_PERF_TESTS=OFF -DBUILD_EXAMPLES=OFF \
         -DBUILD_opencv_apps=OFF -DBUILD_DOCS=OFF -DBUILD_JAVA=OFF -DBUILD_opencv_python2=OFF \
