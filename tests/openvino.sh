@@ -44,7 +44,7 @@ PY_LIBRARY=$("$VENV/bin/python" -c 'import os, sysconfig as s; print(os.path.joi
 have_build() {
     "$VENV/bin/python" -c '
 import cv2 as cv, sys
-sys.exit(0 if cv.dnn.DNN_BACKEND_INFERENCE_ENGINE in [b for b, t in cv.dnn.getAvailableBackends()] else 1)' 2>/dev/null
+sys.exit(0 if cv.dnn.DNN_TARGET_CPU in cv.dnn.getAvailableTargets(cv.dnn.DNN_BACKEND_INFERENCE_ENGINE) else 1)' 2>/dev/null
 }
 
 if ! have_build; then
