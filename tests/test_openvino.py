@@ -150,7 +150,7 @@ def viton_inputs(synthetic_dir):
 def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
     """GMM as models/convert_gmm.py writes it (Correlation as standard ops), read by plain cv.dnn.readNet:
     theta, and the TPS sampling grid it gives, in pixels of the 256x192 frame."""
-    import convert_gmm
+    from models import convert_gmm
     path = str(tmp_path / 'cp_vton_gmm_std.onnx')
     assert convert_gmm.main([os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), path]) == 0
 
@@ -201,11 +201,29 @@ def test_tom(synthetic_dir, viton_inputs):
 
 
 def test_blazepose(blazepose_model):
-    """The real MediaPipe BlazePose (TFLite): raw landmarks on the same crop, then the whole two-pass
-    COCO-18 keypoints on the six VITON photos, in pixels."""
+    """The real MediaPipe BlazePose: the person detector (TFLite converted to ONNX) and the landmark model
+    (TFLite) on the same inputs, then the whole pipeline's COCO-18 keypoints on the six VITON photos, in
+    pixels."""
     models = {backend: openpose.BlazePose(blazepose_model, backend, CPU) for backend in (OPENVINO, OPENCV)}
     person = cv.imread(VITON_PERSONS[0])
-    blob, _ = models[OPENCV].crop(person, ((WIDTH - 1) / 2, (HEIGHT - 1) / 2), (0.0, -1.0), HEIGHT)
+    square = cv.resize(person, (openpose.DETECTOR_INPUT['width'], openpose.DETECTOR_INPUT['height']))
+    detector_blob = cv.dnn.blobFromImage(square, openpose.DETECTOR_INPUT['scale'], square.shape[1::-1],
+                                         openpose.DETECTOR_INPUT['mean'], swapRB=True)
+    detections, times = [], []
+    for backend in (OPENVINO, OPENCV):
+        net = models[backend].detector
+
+        def detect():
+            net.setInput(detector_blob)
+            return [np.array(o, copy=True) for o in net.forward(['Identity', 'Identity_1'])]
+        times.append(timed(detect))
+        detections.append(detect())
+    for diff, ref in zip(record('BlazePose detector', ['boxes', 'scores'], detections[0], detections[1], times),
+                         detections[1]):
+        assert diff <= 1e-3 * max(1.0, float(np.abs(ref).max()))
+    size = openpose.LANDMARK_INPUT['width']
+    blob = cv.dnn.blobFromImage(cv.resize(person, (size, size)), openpose.LANDMARK_INPUT['scale'], (size, size),
+                                openpose.LANDMARK_INPUT['mean'], swapRB=True)
     outputs, times = [], []
     for backend in (OPENVINO, OPENCV):
         net = models[backend].net
