@@ -260,40 +260,12 @@ def _load_onnx(path, what):
 
 
 # ---------------------------------------------------------------------------- ONNX files without onnx
-# The protobuf wire format, read only as far as needed: the graph inputs and metadata of a 80 MB
-# model are found by jumping over the weights, so checking a model costs no parse (and no `import onnx`).
-def _varint(data, pos):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError('varint too long')
-
-
-def _protobuf_fields(data, start=0, end=None):
-    """(field number, value) of each field of the protobuf message data[start:end]: an int for
-    varints, a (begin, end) span for length-delimited fields, None for fixed-size ones."""
-    pos, end = start, len(data) if end is None else end
-    while pos < end:
-        key, pos = _varint(data, pos)
-        field, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _varint(data, pos)
-        elif wire_type == 2:
-            length, pos = _varint(data, pos)
-            value, pos = (pos, pos + length), pos + length
-        elif wire_type in (1, 5):
-            value, pos = None, pos + (8 if wire_type == 1 else 4)
-        else:
-            raise ValueError('unsupported wire type %d' % wire_type)
-        if pos > end:
-            raise ValueError('field %d runs past the end of its message' % field)
-        yield field, value
+# The protobuf wire format (common.protobuf_fields), read only as far as needed: the graph inputs and
+# metadata of a 80 MB model are found by jumping over the weights, so checking a model costs no parse
+# (and no `import onnx`).
+def _fields(data, start=0, end=None):
+    """(field number, value) of each field of a message: common.protobuf_fields without the wire type."""
+    return ((field, value) for field, _, value in common.protobuf_fields(data, start, end))
 
 
 def _protobuf_string(data, span):
@@ -303,19 +275,19 @@ def _protobuf_string(data, span):
 def _value_info_dims(data, span):
     """(name, dims) of an onnx ValueInfoProto: dims as dim_value, 0 where symbolic or unknown."""
     name, dims = '', []
-    for field, value in _protobuf_fields(data, *span):
+    for field, value in _fields(data, *span):
         if field == 1:
             name = _protobuf_string(data, value)
         elif field == 2:                                        # TypeProto
-            for f_type, tensor in _protobuf_fields(data, *value):
+            for f_type, tensor in _fields(data, *value):
                 if f_type != 1:                                 # tensor_type
                     continue
-                for f_tensor, shape in _protobuf_fields(data, *tensor):
+                for f_tensor, shape in _fields(data, *tensor):
                     if f_tensor != 2:                           # shape
                         continue
-                    for f_shape, dim in _protobuf_fields(data, *shape):
+                    for f_shape, dim in _fields(data, *shape):
                         if f_shape == 1:                        # dim
-                            dims.append(next((v for f, v in _protobuf_fields(data, *dim)
+                            dims.append(next((v for f, v in _fields(data, *dim)
                                               if f == 1), 0))   # dim_value
     return name, dims
 
@@ -329,18 +301,18 @@ def onnx_summary(path, what):
     try:
         with open(path, 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             inputs, initializers, metadata, has_graph = {}, set(), {}, False
-            for field, value in _protobuf_fields(data):
+            for field, value in _fields(data):
                 if field == 14:                                 # metadata_props
-                    entry = dict(_protobuf_fields(data, *value))
+                    entry = dict(_fields(data, *value))
                     metadata[_protobuf_string(data, entry.get(1, (0, 0)))] = \
                         _protobuf_string(data, entry.get(2, (0, 0)))
                 elif field == 7:                                # graph
-                    for f_graph, item in _protobuf_fields(data, *value):
+                    for f_graph, item in _fields(data, *value):
                         if f_graph == 1:                        # node
                             has_graph = True
                         elif f_graph == 5:                      # initializer: TensorProto, name = 8
                             initializers.update(_protobuf_string(data, v)
-                                                for f, v in _protobuf_fields(data, *item) if f == 8)
+                                                for f, v in _fields(data, *item) if f == 8)
                         elif f_graph == 11:                     # input
                             name, dims = _value_info_dims(data, item)
                             inputs[name] = dims

@@ -183,46 +183,19 @@ def read_prototxt(path):
 
 # ============================================================================ wire format: decode
 def _read_varint(buf, pos):
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise CaffeFormatError('truncated protobuf varint')
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise CaffeFormatError('malformed protobuf varint')
+    try:
+        return common.protobuf_varint(buf, pos)
+    except ValueError as err:
+        raise CaffeFormatError(str(err))
 
 
 def iter_fields(buf, start=0, end=None):
-    """Yield (field_number, wire_type, value) of one message; length-delimited values are
-    returned as (start, end) offsets into buf so that large blobs are never copied."""
-    pos = start
-    end = len(buf) if end is None else end
-    while pos < end:
-        key, pos = _read_varint(buf, pos)
-        field, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _read_varint(buf, pos)
-        elif wire_type == 1:
-            value = bytes(buf[pos:pos + 8])
-            pos += 8
-        elif wire_type == 2:
-            length, pos = _read_varint(buf, pos)
-            value = (pos, pos + length)
-            pos += length
-        elif wire_type == 5:
-            value = bytes(buf[pos:pos + 4])
-            pos += 4
-        else:
-            raise CaffeFormatError('unsupported protobuf wire type %d (not a caffemodel?)' % wire_type)
-        if pos > end:
-            raise CaffeFormatError('truncated protobuf message (file cut short?)')
-        yield field, wire_type, value
+    """Yield (field_number, wire_type, value) of one message (common.protobuf_fields): length-delimited
+    values are (start, end) offsets into buf, so large blobs are never copied."""
+    try:
+        yield from common.protobuf_fields(buf, start, end)
+    except ValueError as err:
+        raise CaffeFormatError('%s (not a caffemodel, or the file is cut short?)' % err)
 
 
 def _packed_varints(buf, span):
