@@ -208,16 +208,19 @@ TARGETS = {name: getattr(cv.dnn, attr) for name, attr in (
 NATURAL_TARGETS = {'default': 'cpu', 'opencv': 'cpu', 'cuda': 'cuda', 'openvino': 'cpu', 'vkcom': 'vulkan'}
 
 
+def available_targets(backend_id):
+    """Names of the targets the installed OpenCV offers for a backend id (none when it is not built in)."""
+    try:
+        offered = [int(t) for t in cv.dnn.getAvailableTargets(backend_id)]
+    except cv.error:
+        offered = []
+    return [name for name, t in TARGETS.items() if int(t) in offered]
+
+
 def available_pairs():
     """'backend/target' names of every pair the installed OpenCV offers."""
-    pairs = []
-    for backend, backend_id in BACKENDS.items():
-        try:
-            offered = [int(t) for t in cv.dnn.getAvailableTargets(backend_id)]
-        except cv.error:
-            offered = []
-        pairs += ['%s/%s' % (backend, name) for name, t in TARGETS.items() if int(t) in offered]
-    return pairs
+    return ['%s/%s' % (backend, target) for backend, backend_id in BACKENDS.items()
+            for target in available_targets(backend_id)]
 
 
 def backend_target(backend='default', target=None):
@@ -232,12 +235,8 @@ def backend_target(backend='default', target=None):
     if target not in TARGETS:
         raise UsageError('unknown target %r; choose from %s' % (target, ', '.join(TARGETS)))
     backend_id, target_id = BACKENDS[backend], TARGETS[target]
-    try:
-        available = [int(t) for t in cv.dnn.getAvailableTargets(backend_id)]
-    except cv.error:
-        available = []
-    if int(target_id) not in available:
-        offered = [n for n, t in TARGETS.items() if int(t) in available]
+    offered = available_targets(backend_id)
+    if target not in offered:
         if offered:
             hint = 'targets for this backend: %s; add --target %s' % (', '.join(offered), offered[0])
         else:

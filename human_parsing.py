@@ -731,13 +731,15 @@ class MediaPipeParsing:
         image_bgr = _check_image(image_bgr)
         height, width = image_bgr.shape[:2]
         work, factor = self.work_image(image_bgr)
-        work_keypoints, pose_mask, selfie_mask = self.person_evidence(work)
+        if keypoints is None or person_mask is None:  # the pose model only for what was not given
+            work_keypoints, pose_mask = self.pose.infer(work), self.pose.segment(work)
         if keypoints is not None:
             work_keypoints = np.asarray(keypoints, np.float32).copy()
             work_keypoints[:, :2] = (work_keypoints[:, :2] + 0.5) * factor - 0.5
         if person_mask is not None:
             pose_mask = cv.resize(np.asarray(person_mask, np.float32), (work.shape[1], work.shape[0]),
                                   interpolation=cv.INTER_AREA)
+        selfie_mask = self.selfie.infer(work)
         labels = self.labels_at_work_size(work, work_keypoints, pose_mask, selfie_mask)
         if factor == 1.0:
             return labels

