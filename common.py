@@ -256,6 +256,24 @@ def add_backend_arguments(parser):
                              "vulkan for vkcom)")
 
 
+# OpenCV 5's classic engine (None on OpenCV 4, which has no engine choice): the one that returns every
+# output of the multi-output TFLite graphs and reads every op of the older graphs
+CLASSIC_ENGINE = getattr(cv.dnn, 'ENGINE_CLASSIC', None)
+
+
+def read_net(reader, source, engine=None):
+    """A cv.dnn reader called with the engine argument only where OpenCV has one (OpenCV 5)."""
+    return reader(source) if engine is None else reader(source, engine)
+
+
+def error_line(err, empty='unknown error'):
+    """One line for a failure: the last line of an OpenCV error's message, else str(err)."""
+    if not isinstance(err, cv.error):
+        return str(err)
+    lines = (err.err or str(err)).strip().splitlines()
+    return lines[-1] if lines else empty
+
+
 def _is_cpu_default(backend_id, target_id):
     return (backend_id in (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_BACKEND_OPENCV)
             and int(target_id) == int(cv.dnn.DNN_TARGET_CPU))
@@ -477,8 +495,7 @@ def run_main(main, argv=None):
         print('error: %s' % err, file=sys.stderr)
         return 1
     except cv.error as err:
-        message = (err.err or str(err)).strip().splitlines()
-        print('error: OpenCV: %s' % (message[-1] if message else 'unknown failure'), file=sys.stderr)
+        print('error: OpenCV: %s' % error_line(err, 'unknown failure'), file=sys.stderr)
         return 1
     except MemoryError:
         print('error: out of memory', file=sys.stderr)

@@ -419,9 +419,8 @@ class JppNet:
                 self._engine = cv.dnn.ENGINE_CLASSIC  # an op the new engine lacks: the classic one has it
                 return cv.dnn.readNetFromTensorflow(self.model_path, '', cv.dnn.ENGINE_CLASSIC)
         except cv.error as err:
-            message = (err.err or str(err)).strip().splitlines()
             raise common.RuntimeFailure('cannot load the TensorFlow parsing model %s: %s'
-                                        % (self.model_path, message[-1] if message else 'unknown error'))
+                                        % (self.model_path, common.error_line(err)))
 
     def setBackendAndTarget(self, backend_id, target_id):
         engine = common.dnn_engine(backend_id, target_id)
@@ -635,19 +634,12 @@ class ParsingClassifier:
         return hidden @ p['W3'] + p['b3']
 
 
-def _tflite_engine():
-    # OpenCV 5's new engine returns only one output of these graphs: use the classic one
-    return cv.dnn.ENGINE_CLASSIC if hasattr(cv.dnn, 'ENGINE_CLASSIC') else None
-
-
 def _read_tflite(path, what):
-    engine = _tflite_engine()
+    # OpenCV 5's new engine returns only one output of these graphs: the classic one
     try:
-        return cv.dnn.readNetFromTFLite(path) if engine is None else cv.dnn.readNetFromTFLite(path, engine)
+        return common.read_net(cv.dnn.readNetFromTFLite, path, common.CLASSIC_ENGINE)
     except cv.error as err:
-        message = (err.err or str(err)).strip().splitlines()
-        raise common.RuntimeFailure('cannot load the %s model %s: %s'
-                                    % (what, path, message[-1] if message else 'unknown error'))
+        raise common.RuntimeFailure('cannot load the %s model %s: %s' % (what, path, common.error_line(err)))
 
 
 class SelfieSegmentation:
@@ -660,7 +652,7 @@ class SelfieSegmentation:
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        common.set_backend_target(self.net, backend_id, target_id, _tflite_engine())
+        common.set_backend_target(self.net, backend_id, target_id, common.CLASSIC_ENGINE)
 
     def infer(self, image_bgr):
         """float32 (H, W) in [0, 1]: the image letterboxed (centred) into the square input."""

@@ -52,10 +52,9 @@ def _has_caffe_importer():
 def _read_net(reader, path, engine):
     """Call a cv.dnn reader with the engine argument on OpenCV 5; OpenCV errors become one line."""
     try:
-        return reader(path) if engine is None else reader(path, engine)
+        return common.read_net(reader, path, engine)
     except cv.error as err:
-        message = (err.err or str(err)).strip().splitlines()
-        raise common.UsageError('OpenCV cannot load %s: %s' % (path, message[-1] if message else err))
+        raise common.UsageError('OpenCV cannot load %s: %s' % (path, common.error_line(err)))
 
 
 def _models_module():
@@ -310,7 +309,7 @@ class BlazePose:
         self.refine_passes = int(refine_passes)
         self.calibration = load_pose_calibration(calibration) if calibration else None
         # OpenCV 5's new engine returns only one of the five outputs: use the classic one
-        self.engine = cv.dnn.ENGINE_CLASSIC if hasattr(cv.dnn, 'ENGINE_CLASSIC') else None
+        self.engine = common.CLASSIC_ENGINE
         self.net = _read_net(cv.dnn.readNetFromTFLite, model, self.engine)
         names = list(self.net.getUnconnectedOutLayersNames())
         if not {'Identity', 'Identity_1', 'Identity_2', 'Identity_3'} <= set(names):

@@ -413,16 +413,11 @@ def load_gmm(path, engine=None, cache=True):
 
 
 def _read_onnx_file(path, engine=None):
-    if engine is None:
-        return cv.dnn.readNetFromONNX(path)
-    return cv.dnn.readNetFromONNX(path, engine)
+    return common.read_net(cv.dnn.readNetFromONNX, path, engine)
 
 
 def _read_onnx_buffer(buffer, engine=None):
-    data = np.frombuffer(buffer, np.uint8)
-    if engine is None:
-        return cv.dnn.readNetFromONNX(data)
-    return cv.dnn.readNetFromONNX(data, engine)
+    return common.read_net(cv.dnn.readNetFromONNX, np.frombuffer(buffer, np.uint8), engine)
 
 
 # ---------------------------------------------------------------------------- the try-on networks
@@ -455,9 +450,7 @@ class CpVton:
             try:
                 self.tom = tom.result()
             except cv.error as err:
-                message = (err.err or str(err)).strip().splitlines()
-                raise RuntimeFailure('cannot load the TOM model %s: %s'
-                                     % (self.tom_path, message[-1] if message else 'unknown error'))
+                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
         tom_synthetic = _is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
@@ -859,8 +852,7 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
             written += 1
         except (UsageError, RuntimeFailure, cv.error) as err:
             failed += 1
-            message = (err.err or str(err)).strip().splitlines()[-1] if isinstance(err, cv.error) else err
-            log.error('pair %d (%s %s) skipped: %s', number, person_name, cloth_name, message)
+            log.error('pair %d (%s %s) skipped: %s', number, person_name, cloth_name, common.error_line(err))
         bar.update(number)
     bar.close(len(pairs))
     return written, skipped, failed
@@ -1021,8 +1013,7 @@ def main(argv=None):
             print(output)
         except (UsageError, RuntimeFailure, cv.error) as err:
             failed += 1
-            message = (err.err or str(err)).strip().splitlines()[-1] if isinstance(err, cv.error) else err
-            log.error('garment %s skipped: %s', cloth_path, message)
+            log.error('garment %s skipped: %s', cloth_path, common.error_line(err))
     return 1 if failed else 0
 
 
