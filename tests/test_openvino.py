@@ -209,30 +209,17 @@ def test_blazepose(blazepose_model):
     square = cv.resize(person, (openpose.DETECTOR_INPUT['width'], openpose.DETECTOR_INPUT['height']))
     detector_blob = cv.dnn.blobFromImage(square, openpose.DETECTOR_INPUT['scale'], square.shape[1::-1],
                                          openpose.DETECTOR_INPUT['mean'], swapRB=True)
-    detections, times = [], []
-    for backend in (OPENVINO, OPENCV):
-        net = models[backend].detector
-
-        def detect():
-            net.setInput(detector_blob)
-            return [np.array(o, copy=True) for o in net.forward(['Identity', 'Identity_1'])]
-        times.append(timed(detect))
-        detections.append(detect())
+    detections = forward_both(lambda backend, _: models[backend].detector,
+                              lambda net: net.setInput(detector_blob), ['Identity', 'Identity_1'])
+    times = detections[2]
     for diff, ref in zip(record('BlazePose detector', ['boxes', 'scores'], detections[0], detections[1], times),
                          detections[1]):
         assert diff <= 1e-3 * max(1.0, float(np.abs(ref).max()))
     size = openpose.LANDMARK_INPUT['width']
     blob = cv.dnn.blobFromImage(cv.resize(person, (size, size)), openpose.LANDMARK_INPUT['scale'], (size, size),
                                 openpose.LANDMARK_INPUT['mean'], swapRB=True)
-    outputs, times = [], []
-    for backend in (OPENVINO, OPENCV):
-        net = models[backend].net
-
-        def run():
-            net.setInput(blob)
-            return [np.array(o, copy=True) for o in net.forward(models[backend].output_names)]
-        times.append(timed(run))
-        outputs.append(run())
+    *outputs, times = forward_both(lambda backend, _: models[backend].net, lambda net: net.setInput(blob),
+                                   models[OPENCV].output_names)
     landmarks = [o[0].reshape(-1, 5) for o in outputs]
     record('BlazePose (TFLite)', ['landmarks', 'presence'], outputs[0], outputs[1], times)
     xy_diff = float(np.abs(landmarks[0][:, :2] - landmarks[1][:, :2]).max())   # 256-px crop units
