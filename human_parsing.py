@@ -460,12 +460,12 @@ class JppNet:
                                         'JPPNet parsing graph?' % (self.model_path, scores.shape))
         return scores
 
-    def infer(self, image_bgr):
-        """(H, W) uint8 LIP labels for a BGR uint8 image, at the image's size."""
+    def infer(self, image_bgr, size=None):
+        """uint8 LIP labels for a BGR uint8 image, at size = (width, height) (default: the image's),
+        from the scores resized to that size."""
         image_bgr = _check_image(image_bgr)
         scores = self.forward_scores(image_bgr)
-        height, width = image_bgr.shape[:2]
-        return merge_flipped(scores[0], scores[1], (width, height))
+        return merge_flipped(scores[0], scores[1], size or (image_bgr.shape[1], image_bgr.shape[0]))
 
 
 def _check_image(image):
@@ -717,11 +717,11 @@ class MediaPipeParsing:
         labels = MEDIAPIPE_CLASS_LABELS[scores.argmax(axis=-1)]
         return split_left_right(labels, keypoints)
 
-    def infer(self, image_bgr, keypoints=None, person_mask=None):
-        """(H, W) uint8 LIP labels at the image's size. keypoints (COCO-18, image pixels) and
-        person_mask (float32 [0, 1], image size) replace what the pose model would give."""
+    def infer(self, image_bgr, keypoints=None, person_mask=None, size=None):
+        """uint8 LIP labels at size = (width, height) (default: the image's). keypoints (COCO-18, image
+        pixels) and person_mask (float32 [0, 1], image size) replace what the pose model would give."""
         image_bgr = _check_image(image_bgr)
-        height, width = image_bgr.shape[:2]
+        width, height = size or (image_bgr.shape[1], image_bgr.shape[0])
         work, factor = self.work_image(image_bgr)
         if keypoints is None or person_mask is None:  # the pose model only for what was not given
             work_keypoints, pose_mask = self.pose.infer(work), self.pose.segment(work)
@@ -733,7 +733,7 @@ class MediaPipeParsing:
                                   interpolation=cv.INTER_AREA)
         selfie_mask = self.selfie.infer(work)
         labels = self.labels_at_work_size(work, work_keypoints, pose_mask, selfie_mask)
-        if factor == 1.0:
+        if labels.shape == (height, width):
             return labels
         return resize_labels(labels, (width, height))
 

@@ -2,8 +2,8 @@
 //
 // The C++ counterpart of virtual_try_on.py: everything between the networks (the 256:192 crop,
 // Pillow-exact body-shape blur, pose map, agnostic, TPS grid, border grid sampling, composition)
-// computed in the same float32/float64 steps as the Python module, so that both give the same
-// 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
+// computed as the Python module computes it (bit for bit up to the agnostic; the TPS grid, the
+// sampling and the composition within 1e-5 of it), so that both give the same 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
 // registered with cv::dnn's LayerFactory (CPU); the standard-op GMM written by
 // models/convert_gmm.py needs no layer at all (any backend).
 //
@@ -394,9 +394,8 @@ inline void tpsGrid(const cv::Mat& theta, cv::Mat& grid, int height = kHeight, i
             const int n = std::min(kBlock, count - begin);
             std::fill(gx, gx + n, 0.0f);
             std::fill(gy, gy + n, 0.0f);
-            // float accumulation in control-point order, each step a fused multiply-add: the order and
-            // rounding of NumPy's float32 matmul (OpenBLAS sgemm on x86-64 with FMA), so the grid is
-            // nearly always bit-identical to virtual_try_on.tps_grid
+            // float accumulation in control-point order, each step a fused multiply-add; the Python
+            // module's cv.gemm may round otherwise: the two grids agree within 1e-5
             for (int i = 0; i < k; i++)
                 detail::tpsAccumulate(tps.basis.ptr<float>(i) + begin, points[i], points[k + i], gx, gy, n);
             for (int p = 0; p < n; p++) {
@@ -415,10 +414,11 @@ inline cv::Mat tpsGrid(const cv::Mat& theta, int height = kHeight, int width = k
 
 // torch.nn.functional.grid_sample(image, grid, bilinear, padding_mode='border', align_corners=True),
 // PyTorch 0.4's behaviour: image {N, C, H, W} CV_32F, grid {N, Ho, Wo, 2} -> {N, C, Ho, Wo}.
-// Same arithmetic as virtual_try_on.grid_sample (float32 coordinates, float64 interpolation).
+// The coordinates as virtual_try_on.grid_sample computes them (float32); the interpolation here is in
+// float64, there in float32 as in PyTorch: within 1e-5 of each other.
 namespace detail {
 // One block of grid_sample: the neighbours' offsets and weights of n output pixels (float32
-// coordinates, float64 weights, as NumPy promotes float32 - intp), then each channel.
+// coordinates, float64 weights), then each channel.
 template <int kBlock>
 inline void gridSampleBlockPortable(const float* g, int n, const float* src, int c, int h, int w, float* dst,
                                     size_t dstChannelStep) {

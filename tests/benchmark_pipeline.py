@@ -84,37 +84,41 @@ def stage_functions(model, parsing_path):
     tom_out = rng.standard_normal((1, 4, 256, 192)).astype(np.float32)         # the TOM's output
 
     crop, box = vto.crop_to_ratio(person)
-    labels = hp.merge_flipped(scores[0], scores[1], (crop.shape[1], crop.shape[0]))
-    pose = vto.pose_map(vto.keypoints_to_model(keypoints, box))
-    agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), pose)
+    model_size = (vto.WIDTH, vto.HEIGHT)
+    labels = hp.merge_flipped(scores[0], scores[1], model_size)
+    model_keypoints = vto.keypoints_to_model(keypoints, box)
+    agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), model_keypoints)
     cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
     grid = vto.tps_grid(theta)
     warped = vto.grid_sample(cloth_tensor, grid)
 
-    def from_labels(labels):
+    def from_labels(labels):  # as VirtualTryOn.analyse and render do it, with the networks' outputs fixed
         crop, box = vto.crop_to_ratio(person)
-        labels = cv.resize(labels, (vto.WIDTH, vto.HEIGHT), interpolation=cv.INTER_NEAREST)
-        pose = vto.pose_map(vto.keypoints_to_model(keypoints, box))
-        agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), pose)
+        labels = vto.labels_to_model(labels, box, person.shape)
+        agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
         cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
         warped = vto.grid_sample(cloth_tensor, vto.tps_grid(theta))
         return vto.CpVton.compose(tom_out, warped)
 
     def from_scores():
-        crop = vto.crop_to_ratio(person)[0]
-        return from_labels(hp.merge_flipped(scores[0], scores[1], (crop.shape[1], crop.shape[0])))
+        crop, box = vto.crop_to_ratio(person)
+        labels = hp.merge_flipped(scores[0], scores[1], model_size)  # as JppNet.infer(size=) in analyse
+        agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
+        cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
+        warped = vto.grid_sample(cloth_tensor, vto.tps_grid(theta))
+        return vto.CpVton.compose(tom_out, warped)
 
     stages = [
         ('parsing scores -> labels', 'flip merge, resize to 256x192, argmax',
-         lambda: hp.merge_flipped(scores[0], scores[1], (crop.shape[1], crop.shape[0]))),
-        ('pose_map', '18 PIL squares', lambda: vto.pose_map(keypoints)),
-        ('prepare_agnostic', 'body-shape blur, kept regions, concat',
-         lambda: model.prepare_agnostic(labels, vto.resize_to_model(crop), pose)),
+         lambda: hp.merge_flipped(scores[0], scores[1], model_size)),
+        ('pose_map', '18 PIL squares (drawn into the agnostic below)', lambda: vto.pose_map(model_keypoints)),
+        ('prepare_agnostic', 'body-shape blur, kept regions, pose squares',
+         lambda: model.prepare_agnostic(labels, vto.resize_to_model(crop), model_keypoints)),
         ('cloth tensor', 'to [-1, 1] RGB', lambda: vto.to_unit_range(vto.resize_to_model(cloth))),
         ('tps_grid', 'theta -> 256x192 grid', lambda: vto.tps_grid(theta)),
         ('grid_sample', 'warp of the cloth', lambda: vto.grid_sample(cloth_tensor, grid)),
         ('compose', 'tanh, sigmoid, blend, to BGR', lambda: vto.CpVton.compose(tom_out, warped)),
-        ('non-network, from scores', 'all of the above, parsing output -> result', from_scores),
+        ('non-network, from scores', 'all but pose_map, parsing output -> result', from_scores),
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
     networks = [

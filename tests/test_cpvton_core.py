@@ -169,6 +169,25 @@ def test_prepare_agnostic_against_pillow(synthetic_dir):
     assert np.array_equal(agnostic[0, 4:], pose)
 
 
+def test_agnostic_from_keypoints_equals_agnostic_from_pose_maps(synthetic_dir):
+    """The try-on passes keypoints and the squares are drawn straight into the agnostic: the same tensor."""
+    model = vto.CpVton(synthetic_dir + '/cp_vton_gmm.onnx', synthetic_dir + '/cp_vton_tom.onnx')
+    labels = RNG.integers(0, 20, (256, 192), dtype=np.uint8)
+    person = RNG.integers(0, 256, (256, 192, 3), dtype=np.uint8)
+    keypoints = np.column_stack([RNG.uniform(-10, 200, 18), RNG.uniform(-10, 270, 18), RNG.integers(0, 2, 18)])
+    from_maps = model.prepare_agnostic(labels, person, pil_pose_map(keypoints))
+    assert np.array_equal(model.prepare_agnostic(labels, person, keypoints), from_maps)
+
+
+def test_tanh_and_sigmoid_against_float64():
+    x = np.concatenate([np.linspace(-100, 100, 20001), [0, 1e-30, -1e-7, 88.7, -88.7, 1e4, -1e4]]).astype(np.float32)
+    exact = x.astype(np.float64)
+    assert np.abs(vto.tanh(x) - np.tanh(exact)).max() <= 3e-7
+    assert np.abs(vto.sigmoid(x) - 1 / (1 + np.exp(-exact))).max() <= 3e-7
+    assert vto.tanh(x).dtype == vto.sigmoid(x).dtype == np.float32
+    assert vto.tanh(x[:20000].reshape(8, 50, 50)).shape == (8, 50, 50)
+
+
 def test_compose_hand_case():
     warped = np.zeros((1, 3, 2, 2), np.float32)
     warped[0, 0] = 1.0                   # red channel of the cloth at +1
