@@ -517,12 +517,19 @@ MEDIAPIPE_CLASS_OF_LABEL = np.array([0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 6, 2, 4
 _NOSE, _NECK, _RSH, _REL, _RWR, _LSH, _LEL, _LWR, _RHIP, _RKNEE, _RANK, _LHIP, _LKNEE, _LANK = range(14)
 
 
-def _segment_distance(xs, ys, a, b):
-    """Distance of every (xs, ys) point to the segment a-b."""
-    d = b - a
+def _segment_distance(x, y, a, b):
+    """Distance of points (x, y) (float32 arrays that broadcast together: for every pixel, x a (1, W)
+    row and y an (H, 1) column, so the work is a handful of (H, W) operations) to the segment a-b."""
+    d = np.asarray(b, np.float64) - a
     length2 = max(float(d @ d), 1e-6)
-    t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / length2, 0, 1)
-    return np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1])
+    u, v = x - np.float32(a[0]), y - np.float32(a[1])
+    t = np.clip(u * np.float32(d[0] / length2) + v * np.float32(d[1] / length2), 0, 1)
+    along_x, along_y = u - t * np.float32(d[0]), v - t * np.float32(d[1])
+    # not cv.magnitude: its result changes in the last bit with the arrays' alignment in memory
+    along_x *= along_x
+    along_y *= along_y
+    along_x += along_y
+    return np.sqrt(along_x, out=along_x)
 
 
 def body_skeleton(keypoints, shape):
@@ -563,30 +570,45 @@ def _median_colour(lab, mask, fallback):
     return np.median(values, axis=0) if len(values) >= 4 else np.asarray(fallback, np.float32)
 
 
-def parsing_features(image_bgr, keypoints, pose_mask, selfie_mask):
-    """(H, W, 26) float32 per-pixel features for the MediaPipe parsing classifier: position relative
-    to the body (in shoulder widths), distance to the limbs, the two person masks (and blurred), the
-    colour (Lab) and its distance to the face, torso, lower body and background colours."""
+N_PARSING_FEATURES = 26
+
+
+def parsing_feature_planes(image_bgr, keypoints, pose_mask, selfie_mask):
+    """(26, H, W) float32 per-pixel features for the MediaPipe parsing classifier, one plane each:
+    position relative to the body (in shoulder widths), distance to the limbs, the two person masks
+    (and blurred), the colour (Lab) and its distance to the face, torso, lower body and background
+    colours. Positions and distances are built from a row and a column, not from full coordinate grids."""
     height, width = image_bgr.shape[:2]
     p, scale = body_skeleton(keypoints, (height, width))
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    f = [(xs - p['neck'][0]) / scale, (ys - p['neck'][1]) / scale, (ys - p['nose'][1]) / scale,
-         np.hypot(xs - p['nose'][0], ys - p['nose'][1]) / scale,
-         (ys - p['hip'][1]) / scale, (xs - p['hip'][0]) / scale]
-    upper_arm = np.minimum(_segment_distance(xs, ys, p['rsh'], p['rel']), _segment_distance(xs, ys, p['lsh'], p['lel']))
-    forearm = np.minimum(_segment_distance(xs, ys, p['rel'], p['rwr']), _segment_distance(xs, ys, p['lel'], p['lwr']))
-    thigh = np.minimum(_segment_distance(xs, ys, p['rhip'], p['rknee']), _segment_distance(xs, ys, p['lhip'], p['lknee']))
-    torso = _segment_distance(xs, ys, p['neck'], p['hip'])
-    f += [upper_arm / scale, forearm / scale, thigh / scale, torso / scale]
+    x = np.arange(width, dtype=np.float32)[None]
+    y = np.arange(height, dtype=np.float32)[:, None]
+    unit = np.float32(1 / scale)
+    planes = np.empty((N_PARSING_FEATURES, height, width), np.float32)
+    planes[0] = (x - np.float32(p['neck'][0])) * unit
+    planes[1] = (y - np.float32(p['neck'][1])) * unit
+    planes[2] = (y - np.float32(p['nose'][1])) * unit
+    planes[3] = np.hypot(x - np.float32(p['nose'][0]), y - np.float32(p['nose'][1])) * unit
+    planes[4] = (y - np.float32(p['hip'][1])) * unit
+    planes[5] = (x - np.float32(p['hip'][0])) * unit
+    for plane, limbs in ((6, (('rsh', 'rel'), ('lsh', 'lel'))), (7, (('rel', 'rwr'), ('lel', 'lwr'))),
+                         (8, (('rhip', 'rknee'), ('lhip', 'lknee'))), (9, (('neck', 'hip'),))):
+        distance = _segment_distance(x, y, p[limbs[0][0]], p[limbs[0][1]])
+        for a, b in limbs[1:]:
+            np.minimum(distance, _segment_distance(x, y, p[a], p[b]), out=distance)
+        np.multiply(distance, unit, out=planes[plane])
     # the pose mask as a logit (what the network outputs), clipped: a probability of 0 or 1 is finite
     pose_mask = np.clip(np.asarray(pose_mask, np.float32), 4.5e-5, 1 - 4.5e-5)
-    pose_logit = np.log(pose_mask / (1 - pose_mask)) / 5
-    selfie_mask = np.asarray(selfie_mask, np.float32)
-    f += [pose_logit, selfie_mask, cv.blur(pose_logit, (9, 9)), cv.blur(selfie_mask, (9, 9))]
-    lab = cv.cvtColor(image_bgr, cv.COLOR_BGR2Lab).astype(np.float32) / 255
+    pose_logit = planes[10]
+    np.divide(np.log(pose_mask / (1 - pose_mask)), np.float32(5), out=pose_logit)
+    planes[11] = np.asarray(selfie_mask, np.float32)
+    selfie_mask = planes[11]
+    cv.blur(pose_logit, (9, 9), dst=planes[12])
+    cv.blur(selfie_mask, (9, 9), dst=planes[13])
+    lab = cv.cvtColor(image_bgr, cv.COLOR_BGR2Lab).astype(np.float32) / np.float32(255)
+    planes[14:17] = lab.transpose(2, 0, 1)
 
     def disc(centre, radius):
-        return (xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 <= radius * radius
+        return (x - np.float32(centre[0])) ** 2 + (y - np.float32(centre[1])) ** 2 <= np.float32(radius * radius)
 
     person = (pose_logit > 0) | (selfie_mask > 0.5)
     face = _median_colour(lab, disc(p['nose'], 0.12 * scale), (0.6, 0.55, 0.55))
@@ -594,25 +616,36 @@ def parsing_features(image_bgr, keypoints, pose_mask, selfie_mask):
     lower_region = disc(p['hip'] + (0, 0.35 * scale), 0.2 * scale) & person
     lower_colour = _median_colour(lab, lower_region, torso_colour)
     background = _median_colour(lab, (pose_logit < -0.8) & (selfie_mask < 0.1), (0.9, 0.5, 0.5))
-    f += [lab[..., 0], lab[..., 1], lab[..., 2]]
-    for colour in (face, torso_colour, lower_colour, background):
-        distance = np.sqrt(((lab - colour.astype(np.float32)) ** 2).sum(axis=-1) + 1e-6)
-        f += [distance, cv.blur(distance, (5, 5))]
-    f.append(np.full((height, width), float(lower_region.sum() >= 4), np.float32))
-    return np.stack(f, axis=-1).astype(np.float32, copy=False)
+    square = np.empty((height, width), np.float32)
+    for plane, colour in zip((17, 19, 21, 23), (face, torso_colour, lower_colour, background)):
+        distance = planes[plane]  # sqrt of the squared Lab differences added in L, a, b order, + 1e-6
+        for channel in range(3):
+            np.subtract(planes[14 + channel], np.float32(colour[channel]), out=square)
+            np.multiply(square, square, out=square)
+            if channel == 0:
+                distance[...] = square
+            else:
+                distance += square
+        distance += np.float32(1e-6)
+        np.sqrt(distance, out=distance)
+        cv.blur(distance, (5, 5), dst=planes[plane + 1])
+    planes[25] = float(lower_region.sum() >= 4)
+    return planes
 
 
-def _relu(x):
-    return np.maximum(x, 0, out=x)
+def parsing_features(image_bgr, keypoints, pose_mask, selfie_mask):
+    """The features of parsing_feature_planes per pixel: (H, W, 26) float32 (for fitting)."""
+    return np.ascontiguousarray(parsing_feature_planes(image_bgr, keypoints, pose_mask, selfie_mask).transpose(1, 2, 0))
 
 
 class ParsingClassifier:
-    """The fitted per-pixel classifier: a two-hidden-layer perceptron (ReLU) over parsing_features,
-    weights in a small .npz written by models/fit_mediapipe_parsing.py."""
+    """The fitted per-pixel classifier: a two-hidden-layer perceptron (ReLU) over the parsing features,
+    weights in a small .npz written by models/fit_mediapipe_parsing.py. It runs in cv.dnn as 1x1
+    convolutions over the (26, H, W) feature planes (an ONNX graph built in memory from the table)."""
 
     KEYS = ('mean', 'std', 'W1', 'b1', 'W2', 'b2', 'W3', 'b3')
 
-    def __init__(self, path=MEDIAPIPE_TABLE):
+    def __init__(self, path=MEDIAPIPE_TABLE, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         try:
             with np.load(path) as table:
                 self.params = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
@@ -623,15 +656,50 @@ class ParsingClassifier:
                                     % (path, self.params['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
         # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
         p = self.params
-        self._w1 = p['W1'] / p['std'][:, None]
-        self._b1 = p['b1'] - (p['mean'] / p['std']) @ p['W1']
+        self.layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
+                       (p['W2'], p['b2']), (p['W3'], p['b3'])]
+        self._graph = np.frombuffer(self._onnx_graph(), np.uint8)
+        self.net = self._engine = None
+        self.setBackendAndTarget(backend_id, target_id)
+
+    def _onnx_graph(self):
+        from onnx import TensorProto, helper, numpy_helper
+        nodes, weights, previous = [], [], 'features'
+        for i, (weight, bias) in enumerate(self.layers):
+            weights += [numpy_helper.from_array(np.ascontiguousarray(weight.T[:, :, None, None]), 'w%d' % i),
+                        numpy_helper.from_array(bias, 'b%d' % i)]
+            nodes.append(helper.make_node('Conv', [previous, 'w%d' % i, 'b%d' % i], ['conv%d' % i], kernel_shape=[1, 1]))
+            previous = 'conv%d' % i
+            if i < len(self.layers) - 1:
+                nodes.append(helper.make_node('Relu', [previous], ['relu%d' % i]))
+                previous = 'relu%d' % i
+        n_in, n_out = self.layers[0][0].shape[0], self.layers[-1][0].shape[1]
+        graph = helper.make_graph(
+            nodes, 'mediapipe_parsing_classifier',
+            [helper.make_tensor_value_info('features', TensorProto.FLOAT, [1, n_in, 'height', 'width'])],
+            [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [1, n_out, 'height', 'width'])],
+            initializer=weights)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)]).SerializeToString()
+
+    def setBackendAndTarget(self, backend_id, target_id):
+        engine = common.dnn_engine(backend_id, target_id)  # OpenCV 5: a non-CPU pair needs the classic engine
+        if self.net is None or engine != self._engine:
+            self.net, self._engine = common.read_net(cv.dnn.readNetFromONNX, self._graph, engine), engine
+        common.set_backend_target(self.net, backend_id, target_id, engine)
+
+    def score_planes(self, planes):
+        """(n_features, H, W) float32 feature planes -> (n_classes, H, W) float32 class scores (logits)."""
+        self.net.setInput(np.ascontiguousarray(planes, np.float32)[None])
+        return self.net.forward()[0]
 
     def scores(self, features):
-        """(..., n_features) -> (..., n_classes) float32 class scores (logits)."""
-        p = self.params
-        hidden = _relu(features @ self._w1 + self._b1)
-        hidden = _relu(hidden @ p['W2'] + p['b2'])
-        return hidden @ p['W3'] + p['b3']
+        """(..., n_features) -> (..., n_classes) float32 class scores, in NumPy (for fitting and tests)."""
+        hidden = features
+        for i, (weight, bias) in enumerate(self.layers):
+            hidden = hidden @ weight + bias
+            if i < len(self.layers) - 1:
+                hidden = np.maximum(hidden, 0, out=hidden)
+        return hidden
 
 
 def _read_tflite(path, what):
@@ -687,13 +755,15 @@ class MediaPipeParsing:
             mediapipe_model_path(openpose.BLAZEPOSE_DETECTOR_TFLITE, os.path.dirname(pose_model))  # beside it
             pose = openpose.BlazePose(pose_model, backend_id, target_id)
         self.pose = pose
-        self.classifier = ParsingClassifier(table) if table is not None else None  # None: evidence only (fitting)
+        # None: evidence only (fitting)
+        self.classifier = ParsingClassifier(table, backend_id, target_id) if table is not None else None
         self.selfie = SelfieSegmentation(selfie_model or mediapipe_model_path(SELFIE_MODEL), backend_id, target_id)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        for network in (self.pose, self.selfie):
-            network.setBackendAndTarget(backend_id, target_id)
+        for network in (self.pose, self.selfie, self.classifier):
+            if network is not None:
+                network.setBackendAndTarget(backend_id, target_id)
 
     def person_evidence(self, image_bgr):
         """keypoints (18, 3), pose person mask and selfie person mask (float32 [0, 1], image size)."""
@@ -710,12 +780,16 @@ class MediaPipeParsing:
 
     def labels_at_work_size(self, image_bgr, keypoints, pose_mask, selfie_mask):
         """(h, w) uint8 LIP labels for a photo at work size and its evidence (same size)."""
-        features = parsing_features(image_bgr, keypoints, pose_mask, selfie_mask)
-        scores = self.classifier.scores(features)
-        # a 5x5 mean of every class's score: smooth borders, no lone pixels
-        scores = cv.blur(np.ascontiguousarray(scores), (5, 5))
-        labels = MEDIAPIPE_CLASS_LABELS[scores.argmax(axis=-1)]
-        return split_left_right(labels, keypoints)
+        scores = self.classifier.score_planes(parsing_feature_planes(image_bgr, keypoints, pose_mask, selfie_mask))
+        # a 5x5 mean of every class's score (smooth borders, no lone pixels), then the first best class
+        best = cv.blur(scores[0], (5, 5))
+        index = np.zeros(best.shape, np.uint8)
+        for c in range(1, len(scores)):
+            plane = cv.blur(scores[c], (5, 5))
+            greater = plane > best
+            index[greater] = c
+            np.maximum(best, plane, out=best)
+        return split_left_right(MEDIAPIPE_CLASS_LABELS[index], keypoints)
 
     def infer(self, image_bgr, keypoints=None, person_mask=None, size=None):
         """uint8 LIP labels at size = (width, height) (default: the image's). keypoints (COCO-18, image

@@ -145,6 +145,60 @@ def test_split_left_right_by_nearest_limb():
     assert (split[95:99, 56:64] == 18).all() and (split[labels == 0] == 0).all()
 
 
+def test_feature_planes_against_full_grid_float64():
+    """The row/column-built planes against the features written out per pixel in float64."""
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    keypoints = np.column_stack([rng.uniform(5, 43, 18), rng.uniform(5, 59, 18), rng.uniform(0, 1, 18)])
+    pose_mask, selfie_mask = rng.uniform(0, 1, (2, 64, 48)).astype(np.float32)
+    planes = hp.parsing_feature_planes(image, keypoints, pose_mask, selfie_mask)
+    assert planes.shape == (26, 64, 48) and planes.dtype == np.float32
+    p, scale = hp.body_skeleton(keypoints, (64, 48))
+    ys, xs = np.mgrid[0:64, 0:48].astype(np.float64)
+
+    def segment(a, b):
+        d = b - a
+        t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / max(d @ d, 1e-6), 0, 1)
+        return np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1])
+    expected = [(xs - p['neck'][0]) / scale, (ys - p['neck'][1]) / scale, (ys - p['nose'][1]) / scale,
+                np.hypot(xs - p['nose'][0], ys - p['nose'][1]) / scale, (ys - p['hip'][1]) / scale,
+                (xs - p['hip'][0]) / scale,
+                np.minimum(segment(p['rsh'], p['rel']), segment(p['lsh'], p['lel'])) / scale,
+                np.minimum(segment(p['rel'], p['rwr']), segment(p['lel'], p['lwr'])) / scale,
+                np.minimum(segment(p['rhip'], p['rknee']), segment(p['lhip'], p['lknee'])) / scale,
+                segment(p['neck'], p['hip']) / scale]
+    for i, plane in enumerate(expected):
+        assert np.abs(planes[i] - plane).max() <= 1e-5 * max(1, np.abs(plane).max()), i
+    clipped = np.clip(pose_mask.astype(np.float64), 4.5e-5, 1 - 4.5e-5)
+    assert np.abs(planes[10] - np.log(clipped / (1 - clipped)) / 5).max() <= 1e-5
+    assert np.array_equal(planes[11], selfie_mask)
+    lab = cv.cvtColor(image, cv.COLOR_BGR2Lab).transpose(2, 0, 1) / 255
+    assert np.abs(planes[14:17] - lab).max() <= 1e-6
+    # every colour-distance plane is the Lab distance to one colour: recover it from three pixels' planes
+    for plane in (17, 19, 21, 23):
+        d2 = planes[plane].astype(np.float64) ** 2 - 1e-6
+        colour = np.linalg.lstsq(np.column_stack([-2 * lab.reshape(3, -1).T[:4], np.ones(4)]),
+                                 d2.ravel()[:4] - (lab.reshape(3, -1).T[:4] ** 2).sum(axis=1), rcond=None)[0][:3]
+        assert np.abs(d2 - ((lab - colour[:, None, None]) ** 2).sum(axis=0)).max() <= 1e-5
+    again = hp.parsing_features(image, keypoints, pose_mask, selfie_mask)
+    assert np.array_equal(again, planes.transpose(1, 2, 0)), np.argwhere(again != planes.transpose(1, 2, 0))[:3]
+
+
+def test_classifier_network_equals_the_table_maths():
+    """The cv.dnn 1x1-convolution graph against the perceptron written out from the .npz table."""
+    classifier = hp.ParsingClassifier()
+    rng = np.random.default_rng(6)
+    planes = rng.normal(0, 1, (hp.N_PARSING_FEATURES, 37, 29)).astype(np.float32)
+    with np.load(hp.MEDIAPIPE_TABLE) as table:
+        t = {k: table[k].astype(np.float64) for k in table.files}
+    x = (planes.reshape(hp.N_PARSING_FEATURES, -1).T - t['mean']) / t['std']
+    hidden = np.maximum(x @ t['W1'] + t['b1'], 0)
+    hidden = np.maximum(hidden @ t['W2'] + t['b2'], 0)
+    expected = (hidden @ t['W3'] + t['b3']).T.reshape(-1, 37, 29)
+    assert np.abs(classifier.score_planes(planes) - expected).max() <= 1e-3
+    assert np.abs(classifier.scores(planes.transpose(1, 2, 0)) - expected.transpose(1, 2, 0)).max() <= 1e-3
+
+
 def test_resize_labels_keeps_labels_and_bounds():
     labels = np.zeros((8, 6), np.uint8)
     labels[2:6, 1:5] = 5
