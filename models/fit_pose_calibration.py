@@ -5,12 +5,13 @@ elsewhere on the body (hips most of all), so each COCO part gets a small linear 
 body frame (origin: the mean of shoulders and hips; unit: the mid-shoulder to mid-hip length)
 from the frame coordinates, depth and visibility of the 33 landmarks, fitted by ridge regression
 under a robust (Cauchy) loss of the pixel distance on the VITON train split (4,000 photos with
-VITON's OpenPose JSON). Each part's visibility threshold makes fewest misses plus false alarms plus
-(weighted) parts more than 10 px off. The ridge lambda, the loss scale, the thresholds and their
-far-off weight are chosen by 5-fold cross-validation within train: the most parts within 10 px of
-OpenPose's on held-out photos, missing no more than 0.9x the parts that the uncalibrated mapping
-(MediaPipe's visibility >= 0.5) misses. The test split is never fitted on
-(tests/benchmark_blazepose.py evaluates it).
+VITON's OpenPose JSON). A part is shown when its show probability (a logistic regression on the
+same features of "OpenPose reports this part within 10 px of the corrected one") reaches a per-part
+threshold that makes fewest misses plus false alarms plus (weighted) parts more than 10 px off.
+Every choice (ridge lambdas, loss scale, thresholds and the far-off weight) is made by 5-fold
+cross-validation within train, on held-out predictions: the most parts within 10 px of OpenPose's,
+missing no more than 0.9x the parts that the uncalibrated mapping (MediaPipe's visibility >= 0.5)
+misses. The test split is never fitted on (tests/benchmark_blazepose.py evaluates it).
 
     python3 models/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
 """
@@ -35,6 +36,8 @@ FAR = 10.0                  # px: a part drawn this far from OpenPose's counts a
 FAR_WEIGHTS = tuple(np.round(np.arange(1.0, 4.001, 0.05), 2))
 MISS_MARGIN = 0.9           # at most this share of the uncalibrated mapping's misses (MediaPipe's rule), on train
 THRESHOLD_GRID = tuple(np.round(np.arange(0.02, 0.99, 0.02), 2))
+SHOW_LAMBDAS = (0.3, 1.0, 3.0)  # ridge of the logistic 'OpenPose reports it within 10 px' probability
+NEWTON_ITERATIONS = 30
 
 
 def photo_names(split_dir):
@@ -141,8 +144,39 @@ def cross_validated_parts(features, scales, base, reference, lam, robust_px):
     return parts
 
 
+def fit_logistic(features, labels, lam):
+    """Ridge-penalised logistic regression weights (F,) by Newton steps; constant not penalised."""
+    penalty = lam * np.eye(features.shape[1])
+    penalty[-1, -1] = 0
+    weights = np.zeros(features.shape[1])
+    for _ in range(NEWTON_ITERATIONS):
+        p = openpose._sigmoid(features @ weights)
+        step = np.linalg.solve((features * (p * (1 - p))[:, None]).T @ features + penalty,
+                               features.T @ (p - labels) + penalty @ weights)
+        weights -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return weights
+
+
+def fit_show(features, good, lam):
+    """(18, F) logistic weights of the probability that a part is good (OpenPose reports it within FAR px)."""
+    return np.stack([fit_logistic(features, good[:, part].astype(np.float64), lam)
+                     for part in range(len(openpose.COCO_PARTS))])
+
+
+def cross_validated_show(features, good, lam):
+    """(N, 18) show probability of every train photo from a fit on the other folds."""
+    fold = (np.arange(len(features)) * FOLDS) // len(features)
+    probability = np.zeros(good.shape)
+    for k in range(FOLDS):
+        rest, held = fold != k, fold == k
+        probability[held] = openpose._sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
+    return probability
+
+
 def choose_thresholds(parts, reference, size, far_weight):
-    """Per part, the visibility threshold with fewest misses + false alarms + far_weight x parts
+    """Per part, the confidence threshold with fewest misses + false alarms + far_weight x parts
     drawn more than FAR px from OpenPose's (a square in the wrong place is as bad as a wrong square)."""
     grid = np.array(THRESHOLD_GRID)
     inside = _inside(parts, size)
@@ -179,9 +213,10 @@ def _best_far_weight(parts, reference, size, miss_budget):
 
 def fit(landmarks, reference, size, log=print):
     """The calibration table (dict) from train landmarks (N, 39, 5) and OpenPose parts (N, 18, 3).
-    Everything is chosen by cross-validation within train: the ridge lambda and the robust scale,
-    then the visibility thresholds on the held-out predictions (in-sample residuals are smaller
-    than a new photo's, which would make the thresholds too lenient)."""
+    Everything is chosen by cross-validation within train, on held-out predictions (in-sample
+    residuals are smaller than a new photo's): first the ridge lambda and the robust scale of the
+    position correction (with visibility thresholds), then the lambda of the show probability and
+    its per-part thresholds."""
     has_person = ~np.isnan(landmarks[:, 0, 0])
     landmarks, reference = landmarks[has_person], reference[has_person]
     features, scales, base = _design(landmarks)
@@ -195,15 +230,30 @@ def fit(landmarks, reference, size, log=print):
         for lam in RIDGE_LAMBDAS:
             held_out = cross_validated_parts(features, scales, base, reference, lam, robust_px)
             found = _best_far_weight(held_out, reference, size, miss_budget)
-            log('robust scale %g px, lambda %-5g: %d-fold held out: within %g px %.2f %%, missed %d, median %.2f px '
-                '(far weight %g)' % (robust_px, lam, FOLDS, FAR, 100 * found[0], found[1], found[2], found[3]))
-            if best is None or found[0] > best[2][0]:
-                best = (robust_px, lam, found)
-    robust_px, lam, (within, missed, median, far_weight, thresholds) = best
+            log('robust scale %g px, lambda %-5g: %d-fold held out, visibility thresholds: within %g px %.2f %%, '
+                'missed %d, median %.2f px (far weight %g)'
+                % (robust_px, lam, FOLDS, FAR, 100 * found[0], found[1], found[2], found[3]))
+            if best is None or found[0] > best[3][0]:
+                best = (robust_px, lam, held_out, found)
+    robust_px, lam, held_out, _ = best
+    # the show probability learns where the held-out correction lands within FAR px of a reported part
+    good = seen & (np.hypot(*(held_out[..., :2] - reference[..., :2]).transpose(2, 0, 1)) <= FAR)
+    best = None
+    for show_lam in SHOW_LAMBDAS:
+        parts = held_out.copy()
+        parts[..., 2] = cross_validated_show(features, good, show_lam)
+        found = _best_far_weight(parts, reference, size, miss_budget)
+        log('show lambda %-5g: %d-fold held out: within %g px %.2f %%, missed %d, median %.2f px (far weight %g)'
+            % (show_lam, FOLDS, FAR, 100 * found[0], found[1], found[2], found[3]))
+        if best is None or found[0] > best[1][0]:
+            best = (show_lam, found)
+    show_lam, (within, missed, median, far_weight, thresholds) = best
     weights = fit_parts(features, scales, base, reference, lam, robust_px)
+    show_weights = fit_show(features, good, show_lam)
     return {'features': 'body frame x, y and z / scale of the 33 landmarks, their visibility, 1',
             'weights': weights.round(6).tolist(), 'ridge_lambda': lam, 'robust_scale_px': robust_px,
-            'far_weight': far_weight, 'visibility_threshold': thresholds.tolist(),
+            'show_weights': show_weights.round(5).tolist(), 'show_lambda': show_lam,
+            'far_weight': far_weight, 'show_threshold': thresholds.tolist(),
             'cross_validated': {'folds': FOLDS, 'within_10px': round(within, 4), 'missed': missed,
                                 'missed_uncalibrated': uncalibrated_missed, 'median_px': round(median, 3)},
             'fitted_on': 'VITON train split, %d photos with a person (BlazePose, MediaPipe pipeline)' % count}
@@ -223,7 +273,7 @@ def coco_parts(landmarks, size, table=None, threshold=0.5):
         if table is None:
             parts, limits = openpose.blazepose_to_coco(lm), np.full(len(openpose.COCO_PARTS), threshold)
         else:
-            parts, limits = openpose.apply_pose_calibration(lm, table), np.asarray(table['visibility_threshold'])
+            parts, limits = openpose.apply_pose_calibration(lm, table), np.asarray(table['show_threshold'])
         shown = (parts[:, 2] >= limits) & _inside(parts, size)
         out[i, shown] = parts[shown]
     return out
@@ -274,8 +324,10 @@ def main(argv=None):
         print('train %-12s: median %.2f px, within 10 px %.1f %%, 95th pct %.1f px, missed %.2f %%, '
               'false alarms %d of %d' % (label, f['median'], 100 * f['within10'], f['p95'], 100 * f['missed'],
                                          f['false_alarms'], f['not_reported']))
-    print('visibility thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['visibility_threshold'])))
-    common.write_bytes(args.output, (json.dumps(table, indent=1) + '\n').encode('utf-8'))
+    print('show thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['show_threshold'])))
+    # one line per entry, numbers packed: the table stays small (tens of kB) and readable
+    text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':'))) for key, value in table.items())
+    common.write_bytes(args.output, ('{\n' + text + '\n}\n').encode('utf-8'))
     print('wrote %s' % args.output, file=sys.stderr)
     return 0
 
