@@ -326,7 +326,8 @@ def main(argv=None):
                                          f['false_alarms'], f['not_reported']))
     print('show thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['show_threshold'])))
     # one line per entry, numbers packed: the table stays small (tens of kB) and readable
-    text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':'))) for key, value in table.items())
+    text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':')))
+                      for key, value in table.items())
     common.write_bytes(args.output, ('{\n' + text + '\n}\n').encode('utf-8'))
     print('wrote %s' % args.output, file=sys.stderr)
     return 0
