@@ -466,7 +466,7 @@ class BlazePose:
             thresholds = np.full(len(COCO_PARTS), 0.5 if self.threshold is None else self.threshold)
         else:
             keypoints = apply_pose_calibration(result['landmarks'], self.calibration)
-            thresholds = np.asarray(self.calibration['visibility_threshold'], np.float64)
+            thresholds = np.asarray(self.calibration['show_threshold'], np.float64)
             if self.threshold is not None:
                 thresholds = np.full(len(COCO_PARTS), self.threshold)
         inside = ((keypoints[:, 0] >= 0) & (keypoints[:, 0] <= image_w - 1)
@@ -533,11 +533,13 @@ POSE_CALIBRATION_FEATURES = 33 * 4 + 1
 
 def apply_pose_calibration(landmarks, calibration):
     """(18, 3) COCO parts: BlazePose's mapped part moved by the fitted linear correction
-    (body-frame units); confidence is the mapped landmarks' visibility."""
+    (body-frame units); confidence is the fitted logistic probability, from the same features,
+    that OpenPose reports the part within 10 px of it."""
     keypoints = blazepose_to_coco(landmarks)
     features, _, scale = pose_calibration_features(landmarks)
     weights = np.asarray(calibration['weights'], np.float64)       # (18, 2, F)
     keypoints[:, :2] += scale * (weights @ features)
+    keypoints[:, 2] = _sigmoid(np.asarray(calibration['show_weights'], np.float64) @ features)
     return keypoints
 
 
@@ -547,9 +549,13 @@ def load_pose_calibration(path):
         with open(path, 'r', encoding='utf-8') as f:
             table = json.load(f)
         weights = np.asarray(table['weights'], np.float64)
+        show_weights = np.asarray(table['show_weights'], np.float64)
         features = POSE_CALIBRATION_FEATURES
-        if weights.shape != (len(COCO_PARTS), 2, features) or len(table['visibility_threshold']) != len(COCO_PARTS):
-            raise ValueError('weights %s, expected %s' % (weights.shape, (len(COCO_PARTS), 2, features)))
+        if weights.shape != (len(COCO_PARTS), 2, features) or show_weights.shape != (len(COCO_PARTS), features):
+            raise ValueError('weights %s and show_weights %s, expected %s and %s' % (
+                weights.shape, show_weights.shape, (len(COCO_PARTS), 2, features), (len(COCO_PARTS), features)))
+        if len(table['show_threshold']) != len(COCO_PARTS):
+            raise ValueError('%d show thresholds, expected %d' % (len(table['show_threshold']), len(COCO_PARTS)))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise common.UsageError('BlazePose calibration %s is not usable: %s' % (path, err))
     return table

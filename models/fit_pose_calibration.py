@@ -4,13 +4,16 @@ CP-VTON's GMM and TOM were trained on OpenPose COCO keypoints. BlazePose's landm
 elsewhere on the body (hips most of all), so each COCO part gets a small linear correction in a
 body frame (origin: the mean of shoulders and hips; unit: the mid-shoulder to mid-hip length)
 from the frame coordinates, depth and visibility of the 33 landmarks, fitted by ridge regression
-(least distances, by reweighting) on the VITON train split (4,000 photos with VITON's OpenPose JSON). Each part's visibility threshold
-is the one that makes fewest misses plus false alarms plus parts more than 10 px off against
-OpenPose on train. The test split
-is only evaluated (`--evaluate`), never fitted on.
+under a robust (Cauchy) loss of the pixel distance on the VITON train split (4,000 photos with
+VITON's OpenPose JSON). A part is shown when its show probability (a logistic regression on the
+same features of "OpenPose reports this part within 10 px of the corrected one") reaches a per-part
+threshold that makes fewest misses plus false alarms plus (weighted) parts more than 10 px off.
+Every choice (ridge lambdas, loss scale, thresholds and the far-off weight) is made by 5-fold
+cross-validation within train, on held-out predictions: the most parts within 10 px of OpenPose's,
+missing no more than 0.9x the parts that the uncalibrated mapping (MediaPipe's visibility >= 0.5)
+misses. The test split is never fitted on (tests/benchmark_blazepose.py evaluates it).
 
     python3 models/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
-    python3 models/fit_pose_calibration.py --data ../shared/data/viton --evaluate
 """
 import argparse
 import json
@@ -25,10 +28,16 @@ if not __package__:  # run as a script (python3 models/fit_pose_calibration.py):
 import common  # noqa: E402
 import openpose  # noqa: E402
 
-RIDGE_LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0)
-ROBUST_ITERATIONS = 10      # reweighting rounds: a least-absolute-distance fit
-FAR_WEIGHTS = (1, 1.5, 2, 3)
-FAR = 10.0                  # px: a part drawn this far from OpenPose's counts as wrong when choosing thresholds
+RIDGE_LAMBDAS = (0.03, 0.1, 0.3, 1.0)
+ROBUST_SCALES_PX = (15.0, 25.0)   # Cauchy loss scale: residuals well past it (OpenPose's gross mistakes) pull little
+ROBUST_ITERATIONS = 15      # reweighting rounds
+FOLDS = 5                   # cross-validation within train: contiguous blocks of photos
+FAR = 10.0                  # px: a part drawn this far from OpenPose's counts as wrong
+FAR_WEIGHTS = tuple(np.round(np.arange(1.0, 4.001, 0.05), 2))
+MISS_MARGIN = 0.9           # at most this share of the uncalibrated mapping's misses (MediaPipe's rule), on train
+THRESHOLD_GRID = tuple(np.round(np.arange(0.02, 0.99, 0.02), 2))
+SHOW_LAMBDAS = (0.3, 1.0, 3.0)  # ridge of the logistic 'OpenPose reports it within 10 px' probability
+NEWTON_ITERATIONS = 30
 
 
 def photo_names(split_dir):
@@ -87,82 +96,167 @@ def _design(landmarks):
     return features, scales, base
 
 
-def _ridge(features, targets, lam):
-    """Ridge solution (F, 2) with the constant (last feature) not penalised."""
+def _ridge(features, targets, lam, sqrt_weights=None):
+    """Ridge solution (F, 2) with the constant (last feature) not penalised; rows weighted by sqrt_weights**2."""
+    if sqrt_weights is not None:
+        features, targets = features * sqrt_weights[:, None], targets * sqrt_weights[:, None]
     penalty = lam * np.eye(features.shape[1])
     penalty[-1, -1] = 0
     return np.linalg.solve(features.T @ features + penalty, features.T @ targets)
 
 
-def fit_part(features, targets, lam):
-    """Ridge fit of the least distances (not squares): iteratively reweighted by 1 / residual, so
-    OpenPose's gross mistakes (a swapped or misplaced limb) pull little."""
+def fit_part(features, targets, scales, lam, robust_px):
+    """Ridge fit (F, 2) of body-frame offsets under a Cauchy loss of the residual in pixels
+    (scale robust_px), by iterative reweighting: a part within a few pixels counts fully, one
+    far off (OpenPose's own mistakes: a misplaced hip, a swapped wrist) hardly pulls."""
     weights = _ridge(features, targets, lam)
     for _ in range(ROBUST_ITERATIONS):
-        residual = np.hypot(*(features @ weights - targets).T)
-        root = np.sqrt(1.0 / np.maximum(residual, 0.02))[:, None]
-        weights = _ridge(features * root, targets * root, lam)
+        residual_px = scales * np.hypot(*(features @ weights - targets).T)
+        row = scales ** 2 / (1 + (residual_px / robust_px) ** 2)   # Cauchy's weight, in body units
+        weights = _ridge(features, targets, lam, np.sqrt(row / row.mean()))
     return weights
 
 
+def fit_parts(features, scales, base, reference, lam, robust_px):
+    """(18, 2, F) weights, each part fitted where OpenPose reports it."""
+    weights = np.zeros((len(openpose.COCO_PARTS), 2, features.shape[1]))
+    for part in range(len(openpose.COCO_PARTS)):
+        seen = reference[:, part, 2] > 0
+        targets = (reference[seen, part, :2] - base[seen, part, :2]) / scales[seen, None]
+        weights[part] = fit_part(features[seen], targets, scales[seen], lam, robust_px).T
+    return weights
+
+
+def _moved(features, scales, base, weights):
+    parts = base.copy()
+    parts[..., :2] += scales[:, None, None] * np.einsum('nf,pcf->npc', features, weights)
+    return parts
+
+
+def cross_validated_parts(features, scales, base, reference, lam, robust_px):
+    """(N, 18, 3) parts of every train photo predicted by a fit on the other folds."""
+    fold = (np.arange(len(features)) * FOLDS) // len(features)
+    parts = np.zeros_like(base)
+    for k in range(FOLDS):
+        rest, held = fold != k, fold == k
+        weights = fit_parts(features[rest], scales[rest], base[rest], reference[rest], lam, robust_px)
+        parts[held] = _moved(features[held], scales[held], base[held], weights)
+    return parts
+
+
+def fit_logistic(features, labels, lam):
+    """Ridge-penalised logistic regression weights (F,) by Newton steps; constant not penalised."""
+    penalty = lam * np.eye(features.shape[1])
+    penalty[-1, -1] = 0
+    weights = np.zeros(features.shape[1])
+    for _ in range(NEWTON_ITERATIONS):
+        p = openpose._sigmoid(features @ weights)
+        step = np.linalg.solve((features * (p * (1 - p))[:, None]).T @ features + penalty,
+                               features.T @ (p - labels) + penalty @ weights)
+        weights -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return weights
+
+
+def fit_show(features, good, lam):
+    """(18, F) logistic weights of the probability that a part is good (OpenPose reports it within FAR px)."""
+    return np.stack([fit_logistic(features, good[:, part].astype(np.float64), lam)
+                     for part in range(len(openpose.COCO_PARTS))])
+
+
+def cross_validated_show(features, good, lam):
+    """(N, 18) show probability of every train photo from a fit on the other folds."""
+    fold = (np.arange(len(features)) * FOLDS) // len(features)
+    probability = np.zeros(good.shape)
+    for k in range(FOLDS):
+        rest, held = fold != k, fold == k
+        probability[held] = openpose._sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
+    return probability
+
+
+def choose_thresholds(parts, reference, size, far_weight):
+    """Per part, the confidence threshold with fewest misses + false alarms + far_weight x parts
+    drawn more than FAR px from OpenPose's (a square in the wrong place is as bad as a wrong square)."""
+    grid = np.array(THRESHOLD_GRID)
+    inside = _inside(parts, size)
+    seen = reference[..., 2] > 0
+    far = seen & (np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1)) > FAR)
+    thresholds = []
+    for part in range(len(openpose.COCO_PARTS)):
+        shown = (parts[:, part, 2, None] >= grid) & inside[:, part, None]          # (N, thresholds)
+        cost = (np.sum(seen[:, part, None] & ~shown, 0) + np.sum(~seen[:, part, None] & shown, 0)
+                + far_weight * np.sum(shown & far[:, part, None], 0))
+        thresholds.append(float(grid[int(np.argmin(cost))]))
+    return np.array(thresholds)
+
+
+def _shown_figures(parts, reference, size, thresholds):
+    """(share within FAR px where both report, misses, median px) of parts shown at these thresholds."""
+    shown = (parts[..., 2] >= thresholds) & _inside(parts, size)
+    seen = reference[..., 2] > 0
+    dist = np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1))[shown & seen]
+    return float(np.mean(dist <= FAR)), int(np.sum(seen & ~shown)), float(np.median(dist))
+
+
+def _best_far_weight(parts, reference, size, miss_budget):
+    """(within, misses, median, far weight, thresholds) with the most parts within FAR px among
+    the far weights whose thresholds miss at most miss_budget parts."""
+    best = None
+    for far_weight in FAR_WEIGHTS:
+        thresholds = choose_thresholds(parts, reference, size, far_weight)
+        within, missed, median = _shown_figures(parts, reference, size, thresholds)
+        if missed <= miss_budget and (best is None or within > best[0]):
+            best = (within, missed, median, far_weight, thresholds)
+    return best
+
+
 def fit(landmarks, reference, size, log=print):
-    """The calibration table (dict) from train landmarks (N, 39, 5) and OpenPose parts (N, 18, 3)."""
+    """The calibration table (dict) from train landmarks (N, 39, 5) and OpenPose parts (N, 18, 3).
+    Everything is chosen by cross-validation within train, on held-out predictions (in-sample
+    residuals are smaller than a new photo's): first the ridge lambda and the robust scale of the
+    position correction (with visibility thresholds), then the lambda of the show probability and
+    its per-part thresholds."""
     has_person = ~np.isnan(landmarks[:, 0, 0])
     landmarks, reference = landmarks[has_person], reference[has_person]
     features, scales, base = _design(landmarks)
     count = len(landmarks)
-    holdout = np.arange(count) >= int(0.8 * count)      # the last fifth of train chooses lambda
+    seen = reference[..., 2] > 0
+    uncalibrated_missed = int(np.sum(seen & ~((base[..., 2] >= 0.5) & _inside(base, size))))
+    miss_budget = int(MISS_MARGIN * uncalibrated_missed)
+    log('train: %d photos, uncalibrated mapping misses %d parts; budget %d' % (count, uncalibrated_missed, miss_budget))
     best = None
-    for lam in RIDGE_LAMBDAS:
-        errors = []
-        for part in range(len(openpose.COCO_PARTS)):
-            seen = reference[:, part, 2] > 0
-            targets = (reference[:, part, :2] - base[:, part, :2]) / scales[:, None]
-            w = fit_part(features[seen & ~holdout], targets[seen & ~holdout], lam)
-            test = seen & holdout
-            moved = base[test, part, :2] + scales[test, None] * (features[test] @ w)
-            errors.append(np.hypot(*(moved - reference[test, part, :2]).T))
-        errors = np.concatenate(errors)
-        score = (np.median(errors), np.mean(errors <= 10))
-        log('lambda %-6g train holdout: median %.2f px, within 10 px %.1f %%' % (lam, score[0], 100 * score[1]))
-        if best is None or score[0] < best[1][0]:
-            best = (lam, score)
-    lam = best[0]
-    weights = np.zeros((len(openpose.COCO_PARTS), 2, features.shape[1]))
-    for part in range(len(openpose.COCO_PARTS)):
-        seen = reference[:, part, 2] > 0
-        targets = (reference[:, part, :2] - base[:, part, :2]) / scales[:, None]
-        weights[part] = fit_part(features[seen], targets[seen], lam).T
-    table = {'features': 'body frame x, y and z / scale of the 33 landmarks, their visibility, 1',
-             'weights': weights.round(6).tolist(), 'ridge_lambda': lam}
-    # visibility threshold per part, on train: fewest misses + false alarms + w x parts drawn more
-    # than FAR px from OpenPose's (a square in the wrong place is as bad as a wrong square); w is the
-    # smallest that gives 96 % within FAR on train without more misses than the uncalibrated mapping
-    parts = np.stack([openpose.apply_pose_calibration(lm, table) for lm in landmarks])
-    inside = _inside(parts, size)
-    seen = reference[:, :, 2] > 0
-    far = np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1)) > FAR
-    plain = np.stack([openpose.blazepose_to_coco(lm) for lm in landmarks])
-    plain_missed = np.sum(seen & ~((plain[..., 2] >= 0.5) & _inside(plain, size)))
-    grid = np.round(np.arange(0.02, 0.99, 0.02), 2)
-    for far_weight in FAR_WEIGHTS:
-        thresholds = []
-        for part in range(len(openpose.COCO_PARTS)):
-            costs = []
-            for t in grid:
-                shown = (parts[:, part, 2] >= t) & inside[:, part]
-                costs.append(np.sum(seen[:, part] != shown) + far_weight * np.sum(shown & seen[:, part] & far[:, part]))
-            thresholds.append(float(grid[int(np.argmin(costs))]))
-        shown = (parts[..., 2] >= np.array(thresholds)) & inside
-        within, missed = 1 - np.mean(far[shown & seen]), np.sum(seen & ~shown)
-        log('far weight %g: train within %g px %.2f %%, missed %d (uncalibrated: %d)'
-            % (far_weight, FAR, 100 * within, missed, plain_missed))
-        if within >= 0.96 and missed <= plain_missed:
-            break
-    table['far_weight'] = far_weight
-    table['visibility_threshold'] = thresholds
-    table['fitted_on'] = 'VITON train split, %d photos with a person (BlazePose, MediaPipe pipeline)' % count
-    return table
+    for robust_px in ROBUST_SCALES_PX:
+        for lam in RIDGE_LAMBDAS:
+            held_out = cross_validated_parts(features, scales, base, reference, lam, robust_px)
+            found = _best_far_weight(held_out, reference, size, miss_budget)
+            log('robust scale %g px, lambda %-5g: %d-fold held out, visibility thresholds: within %g px %.2f %%, '
+                'missed %d, median %.2f px (far weight %g)'
+                % (robust_px, lam, FOLDS, FAR, 100 * found[0], found[1], found[2], found[3]))
+            if best is None or found[0] > best[3][0]:
+                best = (robust_px, lam, held_out, found)
+    robust_px, lam, held_out, _ = best
+    # the show probability learns where the held-out correction lands within FAR px of a reported part
+    good = seen & (np.hypot(*(held_out[..., :2] - reference[..., :2]).transpose(2, 0, 1)) <= FAR)
+    best = None
+    for show_lam in SHOW_LAMBDAS:
+        parts = held_out.copy()
+        parts[..., 2] = cross_validated_show(features, good, show_lam)
+        found = _best_far_weight(parts, reference, size, miss_budget)
+        log('show lambda %-5g: %d-fold held out: within %g px %.2f %%, missed %d, median %.2f px (far weight %g)'
+            % (show_lam, FOLDS, FAR, 100 * found[0], found[1], found[2], found[3]))
+        if best is None or found[0] > best[1][0]:
+            best = (show_lam, found)
+    show_lam, (within, missed, median, far_weight, thresholds) = best
+    weights = fit_parts(features, scales, base, reference, lam, robust_px)
+    show_weights = fit_show(features, good, show_lam)
+    return {'features': 'body frame x, y and z / scale of the 33 landmarks, their visibility, 1',
+            'weights': weights.round(6).tolist(), 'ridge_lambda': lam, 'robust_scale_px': robust_px,
+            'show_weights': show_weights.round(5).tolist(), 'show_lambda': show_lam,
+            'far_weight': far_weight, 'show_threshold': thresholds.tolist(),
+            'cross_validated': {'folds': FOLDS, 'within_10px': round(within, 4), 'missed': missed,
+                                'missed_uncalibrated': uncalibrated_missed, 'median_px': round(median, 3)},
+            'fitted_on': 'VITON train split, %d photos with a person (BlazePose, MediaPipe pipeline)' % count}
 
 
 def _inside(parts, size):
@@ -179,7 +273,7 @@ def coco_parts(landmarks, size, table=None, threshold=0.5):
         if table is None:
             parts, limits = openpose.blazepose_to_coco(lm), np.full(len(openpose.COCO_PARTS), threshold)
         else:
-            parts, limits = openpose.apply_pose_calibration(lm, table), np.asarray(table['visibility_threshold'])
+            parts, limits = openpose.apply_pose_calibration(lm, table), np.asarray(table['show_threshold'])
         shown = (parts[:, 2] >= limits) & _inside(parts, size)
         out[i, shown] = parts[shown]
     return out
@@ -230,8 +324,11 @@ def main(argv=None):
         print('train %-12s: median %.2f px, within 10 px %.1f %%, 95th pct %.1f px, missed %.2f %%, '
               'false alarms %d of %d' % (label, f['median'], 100 * f['within10'], f['p95'], 100 * f['missed'],
                                          f['false_alarms'], f['not_reported']))
-    print('visibility thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['visibility_threshold'])))
-    common.write_bytes(args.output, (json.dumps(table, indent=1) + '\n').encode('utf-8'))
+    print('show thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['show_threshold'])))
+    # one line per entry, numbers packed: the table stays small (tens of kB) and readable
+    text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':')))
+                      for key, value in table.items())
+    common.write_bytes(args.output, ('{\n' + text + '\n}\n').encode('utf-8'))
     print('wrote %s' % args.output, file=sys.stderr)
     return 0
 
