@@ -100,15 +100,16 @@ def tps_grid(theta, height=HEIGHT, width=WIDTH, grid_size=GRID_SIZE):
     key = (height, width, grid_size)
     if key not in _TPS_CACHE:
         basis, control = _tps_basis(height, width, grid_size)
-        _TPS_CACHE[key] = (np.ascontiguousarray(basis, np.float32), control.astype(np.float32))
-    basis, control = _TPS_CACHE[key]
+        # stored (K, H*W): the product below then runs along contiguous rows
+        _TPS_CACHE[key] = (np.ascontiguousarray(basis.T, np.float32), control.astype(np.float32))
+    basis_t, control = _TPS_CACHE[key]
     theta = np.asarray(theta, np.float32).reshape(-1, 2, grid_size * grid_size)
-    points = (theta + control).transpose(2, 0, 1).reshape(basis.shape[1], -1)    # (K, N*2)
-    # cv.gemm runs on the calling thread: a product this small gains nothing from a BLAS thread pool,
-    # which only adds a wait for its threads (milliseconds when the cores are busy)
-    grid = cv.gemm(basis, np.ascontiguousarray(points), 1, None, 0)            # (H*W, N*2)
-    if theta.shape[0] == 1:
-        return grid.reshape(1, height, width, 2)
+    points = theta + control                                  # (N, 2, K)
+    # einsum without optimize runs on the calling thread only: a (H*W x K) @ (K x 2N) product is too
+    # small for a thread pool (BLAS's or cv.gemm's), which only adds a wait for its threads
+    # (milliseconds when the cores are busy)
+    grid = np.einsum('kp,kq->pq', basis_t, points.transpose(2, 0, 1).reshape(basis_t.shape[0], -1),
+                     optimize=False)                          # (H*W, N*2)
     return np.ascontiguousarray(grid.reshape(height, width, -1, 2).transpose(2, 0, 1, 3))
 
 

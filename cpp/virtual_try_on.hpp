@@ -395,7 +395,7 @@ inline void tpsGrid(const cv::Mat& theta, cv::Mat& grid, int height = kHeight, i
             std::fill(gx, gx + n, 0.0f);
             std::fill(gy, gy + n, 0.0f);
             // float accumulation in control-point order, each step a fused multiply-add; the Python
-            // module's cv.gemm may round otherwise: the two grids agree within 1e-5
+            // module's einsum rounds otherwise: the two grids agree within 1e-5
             for (int i = 0; i < k; i++)
                 detail::tpsAccumulate(tps.basis.ptr<float>(i) + begin, points[i], points[k + i], gx, gy, n);
             for (int p = 0; p < n; p++) {
