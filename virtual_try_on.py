@@ -712,12 +712,15 @@ class VirtualTryOn:
             if model is not None:
                 model.setBackendAndTarget(backend, target)
 
-    def parse_at_model_size(self, image):
+    def parse_at_model_size(self, image, evidence=None):
         """The parser's 256x192 labels of an image: from its scores resized to that size when the parser
-        takes a size (JppNet, MediaPipeParsing), else its labels at the image's size, nearest-resized."""
-        if 'size' in inspect.signature(self.parsing.infer).parameters:
-            return self.parsing.infer(image, size=(WIDTH, HEIGHT))
-        return cv.resize(self.parsing.infer(image), (WIDTH, HEIGHT), interpolation=cv.INTER_NEAREST)
+        takes a size (JppNet, MediaPipeParsing), else its labels at the image's size, nearest-resized.
+        evidence: the pose step's keypoints and person mask, for a parser that takes them (MediaPipeParsing)."""
+        parameters = inspect.signature(self.parsing.infer).parameters
+        given = {name: value for name, value in (evidence or {}).items() if name in parameters}
+        if 'size' in parameters:
+            return self.parsing.infer(image, size=(WIDTH, HEIGHT), **given)
+        return cv.resize(self.parsing.infer(image, **given), (WIDTH, HEIGHT), interpolation=cv.INTER_NEAREST)
 
     def analyse(self, person, keypoints=None, labels=None):
         """person BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person photo,
@@ -728,14 +731,18 @@ class VirtualTryOn:
         if crop.shape[0] > ANALYSIS_HEIGHT:
             analysis = cv.resize(crop, (max(1, round(crop.shape[1] * ANALYSIS_HEIGHT / crop.shape[0])),
                                         ANALYSIS_HEIGHT), interpolation=cv.INTER_AREA)
+        evidence = {}
         if keypoints is None:
-            keypoints = keypoints_to_model(self.pose.infer(analysis), (0, 0, analysis.shape[1], analysis.shape[0]))
+            photo_keypoints = self.pose.infer(analysis)
+            keypoints = keypoints_to_model(photo_keypoints, (0, 0, analysis.shape[1], analysis.shape[0]))
+            if hasattr(self.pose, 'segment'):  # BlazePose: a parser that takes them needs no pose run of its own
+                evidence = {'keypoints': photo_keypoints, 'person_mask': self.pose.segment(analysis)}
         else:
             keypoints = keypoints_to_model(keypoints, box)
         if not has_torso(keypoints):
             raise RuntimeFailure('no person found: pose found no torso (neck, shoulder and hip) in the photo')
         if labels is None:
-            labels = self.parse_at_model_size(analysis)
+            labels = self.parse_at_model_size(analysis, evidence)
         else:
             labels = labels_to_model(labels, box, person.shape)
         model_person = resize_to_model(crop)
