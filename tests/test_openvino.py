@@ -276,6 +276,25 @@ def test_parsing_graph(synthetic_dir):
     assert disagree <= 1e-3
 
 
+def test_mediapipe_parsing_classifier():
+    """MediaPipeParsing's per-pixel perceptron (1x1 convolutions built in memory from the fitted table) on
+    random feature planes at 256x192: class scores, and the class each pixel gets. (With OpenCV 5.0.0.93 and
+    OpenVINO 2026.4.1 the two agree exactly and the first call is not slower: the backend may be running
+    this small graph on OpenCV's own layers; the test holds either way.)"""
+    rng = np.random.default_rng(0)
+    planes = rng.normal(0, 1, (human_parsing.N_PARSING_FEATURES, HEIGHT, WIDTH)).astype(np.float32)
+    models = {backend: human_parsing.ParsingClassifier(backend_id=backend, target_id=CPU) for backend in (OPENVINO, OPENCV)}
+    outputs, times = [], []
+    for backend in (OPENVINO, OPENCV):
+        times.append(timed(lambda: models[backend].score_planes(planes)))
+        outputs.append(models[backend].score_planes(planes))
+    diff, = record('MediaPipe parsing MLP', ['class scores'], [outputs[0]], [outputs[1]], times)
+    assert diff <= 1e-3 * max(1.0, float(np.abs(outputs[1]).max()))
+    disagree = float(np.mean(outputs[0].argmax(axis=0) != outputs[1].argmax(axis=0)))
+    FIGURES.append(('MediaPipe parsing MLP', 'classes differ', disagree, 1.0, [], []))
+    assert disagree <= 1e-3
+
+
 # ---------------------------------------------------------------------------- the command line
 def test_cli_backend_openvino_on_every_viton_pair(synthetic_models_home, tmp_path):
     """virtual_try_on.py --synthetic --backend openvino --target cpu (real BlazePose, synthetic parsing,
