@@ -118,7 +118,8 @@ def grid_sample(image, grid):
     align_corners=True), the behaviour of the PyTorch 0.4 that CP-VTON was trained with, in float32
     as PyTorch computes it.
 
-    image (N, C, H, W) float32, grid (N, Ho, Wo, 2) of (x, y) in [-1, 1] -> (N, C, Ho, Wo)."""
+    image (N, C, H, W) float32, grid (N, Ho, Wo, 2) of (x, y) in [-1, 1] -> (N, C, Ho, Wo); sides below
+    32767 pixels (cv.remap's limit)."""
     image = np.asarray(image, np.float32)
     n, c, h, w = image.shape
     grid = np.asarray(grid, np.float32)
