@@ -649,14 +649,13 @@ class ParsingClassifier:
     def __init__(self, path=MEDIAPIPE_TABLE, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         try:
             with np.load(path) as table:
-                self.params = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
+                p = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
         except (OSError, KeyError, ValueError) as err:
             raise common.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
-        if self.params['W3'].shape[1] != len(MEDIAPIPE_CLASS_LABELS):
+        if p['W3'].shape[1] != len(MEDIAPIPE_CLASS_LABELS):
             raise common.UsageError('%s: the table has %d classes, expected %d'
-                                    % (path, self.params['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
+                                    % (path, p['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
         # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
-        p = self.params
         self.layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
                        (p['W2'], p['b2']), (p['W3'], p['b3'])]
         self._graph = np.frombuffer(self._onnx_graph(), np.uint8)
@@ -714,7 +713,8 @@ def _read_tflite(path, what):
 class SelfieSegmentation:
     """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
 
-    SIZE = 256
+    INPUT = common.model_registry()[SELFIE_MODEL]['input']   # square, RGB in [0, 1] (models.yml)
+    SIZE = INPUT['width']
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         self.net = _read_tflite(model, 'selfie segmentation')
@@ -732,7 +732,8 @@ class SelfieSegmentation:
                              [0, s, (height - 1) / 2 - s * (self.SIZE - 1) / 2]])
         square = cv.warpAffine(image_bgr, to_image, (self.SIZE, self.SIZE),
                                flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP, borderMode=cv.BORDER_CONSTANT)
-        self.net.setInput(cv.dnn.blobFromImage(square, 1.0 / 255, (self.SIZE, self.SIZE), swapRB=True))
+        self.net.setInput(cv.dnn.blobFromImage(square, self.INPUT['scale'], (self.SIZE, self.SIZE),
+                                               self.INPUT['mean'], swapRB=bool(self.INPUT['rgb'])))
         probability = self.net.forward().reshape(self.SIZE, self.SIZE)
         return cv.warpAffine(probability, to_image, (width, height), flags=cv.INTER_LINEAR,
                              borderMode=cv.BORDER_CONSTANT, borderValue=0.0)

@@ -279,7 +279,7 @@ def _normalize_radians(angle):
     return angle - 2 * np.pi * np.floor((angle + np.pi) / (2 * np.pi))
 
 
-def alignment_roi(start, end, image_size):
+def alignment_roi(start, end):
     """MediaPipe's square rotated ROI (centre (x, y), side, rotation; image pixels) from the two
     alignment points (start: centre, end: scale/rotation point; image pixels): side 2 |end - start|,
     rotated so start->end points up, enlarged by POSE_ROI['scale']."""
@@ -424,7 +424,7 @@ class BlazePose:
         if detection is not None:
             keypoints = detection[1]
             centre, side, rotation = alignment_roi(keypoints[POSE_ROI['start_keypoint']],
-                                                   keypoints[POSE_ROI['end_keypoint']], (image_w, image_h))
+                                                   keypoints[POSE_ROI['end_keypoint']])
             for attempt in range(1 + self.refine_passes):
                 if side < 1 or not np.isfinite(side):
                     break
@@ -433,7 +433,7 @@ class BlazePose:
                     break
                 result = {'landmarks': landmarks, 'presence': presence, 'crop_mask': mask, 'to_crop': to_crop}
                 # optional second pass on the landmark-derived ROI (MediaPipe's tracking ROI)
-                centre, side, rotation = alignment_roi(landmarks[33, :2], landmarks[34, :2], (image_w, image_h))
+                centre, side, rotation = alignment_roi(landmarks[33, :2], landmarks[34, :2])
         if result.get('crop_mask') is not None:
             result['mask'] = cv.warpPerspective(result.pop('crop_mask'), result['to_crop'], (image_w, image_h),
                                                 flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP,

@@ -137,8 +137,7 @@ def grid_sample(image, grid):
         x1, y1 = np.minimum(x0 + 1, np.float32(w - 1)), np.minimum(y0 + 1, np.float32(h - 1))
         for first in range(0, c, 4):  # cv.remap gathers up to 4 interleaved channels at once
             planes = list(image[b, first:first + 4])
-            pixels, wx, wy = (cv.merge(p) if len(planes) > 1 else p[0] for p in (planes, [fx] * len(planes),
-                                                                                 [fy] * len(planes)))
+            pixels, wx, wy = cv.merge(planes), cv.merge([fx] * len(planes)), cv.merge([fy] * len(planes))
             corner = lambda mx, my: cv.remap(pixels, mx, my, cv.INTER_NEAREST)  # noqa: E731 (integer maps)
             left, right = corner(x0, y0), corner(x1, y0)
             top = cv.add(left, cv.multiply(cv.subtract(right, left), wx))

@@ -62,10 +62,10 @@ def test_ssd_anchors_match_mediapipe_layout():
 
 def test_alignment_roi_hand_case():
     # hip centre (100, 200), scale point straight above: upright, side 2 * 100 * 1.25
-    centre, side, rotation = openpose.alignment_roi((100, 200), (100, 100), (192, 256))
+    centre, side, rotation = openpose.alignment_roi((100, 200), (100, 100))
     assert centre == (100, 200) and side == pytest.approx(250) and rotation == pytest.approx(0)
     # scale point to the right: the body lies along +x, the ROI turns by -90 degrees... or +90
-    _, side, rotation = openpose.alignment_roi((0, 0), (30, 40), (192, 256))
+    _, side, rotation = openpose.alignment_roi((0, 0), (30, 40))
     assert side == pytest.approx(125)
     assert rotation == pytest.approx(np.pi / 2 - np.arctan2(-40, 30))
 
