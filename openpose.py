@@ -458,21 +458,30 @@ class BlazePose:
         """(18, 3) float32 keypoints (x, y, confidence) in image pixels, COCO order, calibrated to
         OpenPose COCO; a part OpenPose would not report (hidden, outside the photo) is (0, 0, 0)."""
         result = self.estimate(image_bgr)
-        image_h, image_w = image_bgr.shape[:2]
         if result['landmarks'] is None:
             return np.zeros((len(COCO_PARTS), 3), np.float32)
-        if self.calibration is None:
-            keypoints = blazepose_to_coco(result['landmarks'])
-            thresholds = np.full(len(COCO_PARTS), 0.5 if self.threshold is None else self.threshold)
-        else:
-            keypoints = apply_pose_calibration(result['landmarks'], self.calibration)
-            thresholds = np.asarray(self.calibration['show_threshold'], np.float64)
-            if self.threshold is not None:
-                thresholds = np.full(len(COCO_PARTS), self.threshold)
-        inside = ((keypoints[:, 0] >= 0) & (keypoints[:, 0] <= image_w - 1)
-                  & (keypoints[:, 1] >= 0) & (keypoints[:, 1] <= image_h - 1))
-        keypoints[(keypoints[:, 2] < thresholds) | ~inside] = 0
-        return keypoints.astype(np.float32)
+        image_h, image_w = image_bgr.shape[:2]
+        return landmarks_to_coco(result['landmarks'], (image_w, image_h), self.calibration,
+                                 self.threshold).astype(np.float32)
+
+
+def landmarks_to_coco(landmarks, image_size, calibration=None, threshold=None):
+    """(18, 3) COCO parts (x, y, confidence) of BlazePose's landmarks as BlazePose.infer reports them:
+    calibrated when a table is given, and (0, 0, 0) for a part below its threshold (the table's per-part
+    ones, else 0.5; `threshold` overrides) or outside the image_size = (width, height) photo."""
+    if calibration is None:
+        keypoints = blazepose_to_coco(landmarks)
+        thresholds = np.full(len(COCO_PARTS), 0.5 if threshold is None else threshold)
+    else:
+        keypoints = apply_pose_calibration(landmarks, calibration)
+        thresholds = np.asarray(calibration['show_threshold'], np.float64)
+        if threshold is not None:
+            thresholds = np.full(len(COCO_PARTS), threshold)
+    width, height = image_size
+    inside = ((keypoints[:, 0] >= 0) & (keypoints[:, 0] <= width - 1)
+              & (keypoints[:, 1] >= 0) & (keypoints[:, 1] <= height - 1))
+    keypoints[(keypoints[:, 2] < thresholds) | ~inside] = 0
+    return keypoints
 
 
 def refine_from_heatmap(points, heatmap):

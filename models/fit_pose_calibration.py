@@ -268,14 +268,8 @@ def coco_parts(landmarks, size, table=None, threshold=0.5):
     """(N, 18, 3) COCO parts as BlazePose.infer gives them (missing: all 0), from cached landmarks."""
     out = np.zeros((len(landmarks), len(openpose.COCO_PARTS), 3))
     for i, lm in enumerate(landmarks):
-        if np.isnan(lm[0, 0]):
-            continue
-        if table is None:
-            parts, limits = openpose.blazepose_to_coco(lm), np.full(len(openpose.COCO_PARTS), threshold)
-        else:
-            parts, limits = openpose.apply_pose_calibration(lm, table), np.asarray(table['show_threshold'])
-        shown = (parts[:, 2] >= limits) & _inside(parts, size)
-        out[i, shown] = parts[shown]
+        if not np.isnan(lm[0, 0]):
+            out[i] = openpose.landmarks_to_coco(lm, size, table, threshold if table is None else None)
     return out
 
 
