@@ -656,24 +656,26 @@ class ParsingClassifier:
             raise common.UsageError('%s: the table has %d classes, expected %d'
                                     % (path, p['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
         # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
-        self.layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
-                       (p['W2'], p['b2']), (p['W3'], p['b3'])]
-        self._graph = np.frombuffer(self._onnx_graph(), np.uint8)
+        layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
+                  (p['W2'], p['b2']), (p['W3'], p['b3'])]
+        self._graph = np.frombuffer(self._onnx_graph(layers), np.uint8)  # kept: read again on an engine change
         self.net = self._engine = None
         self.setBackendAndTarget(backend_id, target_id)
 
-    def _onnx_graph(self):
+    @staticmethod
+    def _onnx_graph(layers):
+        """Serialized ONNX model: (weight (n_in, n_out), bias) layers as 1x1 convolutions, ReLU between."""
         from onnx import TensorProto, helper, numpy_helper
         nodes, weights, previous = [], [], 'features'
-        for i, (weight, bias) in enumerate(self.layers):
+        for i, (weight, bias) in enumerate(layers):
             weights += [numpy_helper.from_array(np.ascontiguousarray(weight.T[:, :, None, None]), 'w%d' % i),
                         numpy_helper.from_array(bias, 'b%d' % i)]
             nodes.append(helper.make_node('Conv', [previous, 'w%d' % i, 'b%d' % i], ['conv%d' % i], kernel_shape=[1, 1]))
             previous = 'conv%d' % i
-            if i < len(self.layers) - 1:
+            if i < len(layers) - 1:
                 nodes.append(helper.make_node('Relu', [previous], ['relu%d' % i]))
                 previous = 'relu%d' % i
-        n_in, n_out = self.layers[0][0].shape[0], self.layers[-1][0].shape[1]
+        n_in, n_out = layers[0][0].shape[0], layers[-1][0].shape[1]
         graph = helper.make_graph(
             nodes, 'mediapipe_parsing_classifier',
             [helper.make_tensor_value_info('features', TensorProto.FLOAT, [1, n_in, 'height', 'width'])],
@@ -691,15 +693,6 @@ class ParsingClassifier:
         """(n_features, H, W) float32 feature planes -> (n_classes, H, W) float32 class scores (logits)."""
         self.net.setInput(np.ascontiguousarray(planes, np.float32)[None])
         return self.net.forward()[0]
-
-    def scores(self, features):
-        """(..., n_features) -> (..., n_classes) float32 class scores, in NumPy (for fitting and tests)."""
-        hidden = features
-        for i, (weight, bias) in enumerate(self.layers):
-            hidden = hidden @ weight + bias
-            if i < len(self.layers) - 1:
-                hidden = np.maximum(hidden, 0, out=hidden)
-        return hidden
 
 
 def _read_tflite(path, what):
