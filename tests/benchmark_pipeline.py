@@ -109,6 +109,8 @@ def stage_functions(model, parsing_path):
         return vto.CpVton.compose(tom_out, warped)
 
     stages = [
+        ('one read of the parsing scores', 'cv.norm over the 23.6 MB: the floor of the next step',
+         lambda: cv.norm(scores, cv.NORM_INF)),
         ('parsing scores -> labels', 'flip merge, resize to 256x192, argmax',
          lambda: hp.merge_flipped(scores[0], scores[1], model_size)),
         ('pose_map', '18 PIL squares (drawn into the agnostic below)', lambda: vto.pose_map(model_keypoints)),
