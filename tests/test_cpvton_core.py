@@ -84,6 +84,14 @@ def test_tps_grid_other_size_and_control_point_order():
     assert grid[0, 4, 2, 1] == pytest.approx(0.0, abs=1e-5)
 
 
+@pytest.mark.parametrize('height, width', [(1, 1), (1, 6), (5, 1), (2, 3), (7, 10), (255, 191)])
+def test_tps_grid_quadrants_of_odd_even_and_one_pixel_sides(height, width):
+    # tps_grid computes one quadrant and mirrors it: every side length, odd (a middle line shared by
+    # two quadrants), even and a single pixel (at -1, off the axis of symmetry), against the float64 maths
+    theta = RNG.uniform(-0.3, 0.3, (2, 50))
+    assert np.abs(vto.tps_grid(theta, height, width) - tps_reference(theta, height, width)).max() <= 2e-6
+
+
 def test_tps_grid_zero_and_affine_theta_are_exact():
     identity = vto.tps_grid(np.zeros((1, 50)))
     gx, gy = np.meshgrid(np.linspace(-1, 1, 192), np.linspace(-1, 1, 256))
