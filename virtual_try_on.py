@@ -93,7 +93,7 @@ _TPS_CACHE = {}
 
 
 def _tps_quadrant(height, width, grid_size):
-    """The top-left quadrant of the TPS basis, stored (K, h*w), the control points, and the orders of
+    """The top-left quadrant of the TPS basis, stored (K, h, w), the control points, and the orders of
     the control points that give the other quadrants. The output grid and the control grid are both
     symmetric about x = 0 and about y = 0, and a TPS commutes with mirroring: at pixel (row, W-1-col)
     the grid is the quadrant's maths on the control points mirrored in x. A call then reads a quarter
@@ -102,14 +102,15 @@ def _tps_quadrant(height, width, grid_size):
     if key not in _TPS_CACHE:
         basis, control = _tps_basis(height, width, grid_size)
         rows, cols = (height + 1) // 2, (width + 1) // 2
-        quadrant = basis.reshape(height, width, -1)[:rows, :cols].reshape(rows * cols, -1)
+        quadrant = basis.reshape(height, width, -1)[:rows, :cols]
         k = np.arange(grid_size * grid_size)
         column, row = k // grid_size, k % grid_size       # point k at x = axis[k // n], y = axis[k % n]
         # a side of one pixel sits at -1, not on the axis of symmetry: no mirror there
         mirror_x = (grid_size - 1 - column) * grid_size + row if width > 1 else k
         mirror_y = column * grid_size + (grid_size - 1 - row) if height > 1 else k
         orders = np.stack([k, mirror_x, mirror_y, mirror_x[mirror_y]])
-        _TPS_CACHE[key] = (np.ascontiguousarray(quadrant.T, np.float32), control.astype(np.float32), orders)
+        _TPS_CACHE[key] = (np.ascontiguousarray(quadrant.transpose(2, 0, 1), np.float32),
+                           control.astype(np.float32), orders)
     return _TPS_CACHE[key]
 
 
@@ -119,24 +120,23 @@ def tps_grid(theta, height=HEIGHT, width=WIDTH, grid_size=GRID_SIZE):
     theta[:, :K] offsets the x of the control points, theta[:, K:] their y. The grid is linear in
     theta, so the basis is computed once per size and a call is a single matrix product: one quadrant
     of the basis times the control points in four mirrored orders, each result mirrored into place."""
-    quadrant_t, control, orders = _tps_quadrant(height, width, grid_size)
-    theta = np.asarray(theta, np.float32).reshape(-1, 2, grid_size * grid_size)
+    quadrant, control, orders = _tps_quadrant(height, width, grid_size)
+    count, rows, cols = quadrant.shape
+    theta = np.asarray(theta, np.float32).reshape(-1, 2, count)
     points = theta + control                                  # (N, 2, K)
     n = len(points)
     # (K, 4 * N * 2) in column order: einsum's loop then runs down contiguous columns (20x faster
     # than the row-ordered copy); without optimize, einsum stays on the calling thread: a thread pool
     # (BLAS's or cv.gemm's) only adds a wait for its threads, milliseconds when the cores are busy
-    mirrored = np.asfortranarray(points[:, :, orders].transpose(3, 2, 0, 1).reshape(len(control[0]), -1))
-    planes = np.einsum('kp,kq->pq', quadrant_t, mirrored, optimize=False).T   # (4 * N * 2, h*w), rows contiguous
-    rows, cols = (height + 1) // 2, (width + 1) // 2
+    mirrored = np.asfortranarray(points[:, :, orders].transpose(3, 2, 0, 1).reshape(count, -1))
+    planes = np.einsum('kp,kq->pq', quadrant.reshape(count, -1), mirrored, optimize=False).T  # rows contiguous
     planes = planes.reshape(4, n, 2, rows, cols)
     grid = np.empty((n, height, width, 2), np.float32)
     pairs = grid.view(np.complex64)[..., 0]  # an (x, y) pair as one 8-byte item: mirrored copies move pairs
-    mirror = lambda size, half: slice(size - 1, size - half - 1 if size > half else None, -1)  # noqa: E731
-    top, left, bottom, right = slice(0, rows), slice(0, cols), mirror(height, rows), mirror(width, cols)
-    for part, (row_slice, col_slice) in enumerate(((top, left), (top, right), (bottom, left), (bottom, right))):
+    # each order's quadrant is the top-left corner of the grid seen mirrored the same way
+    for part, view in enumerate((pairs, pairs[:, :, ::-1], pairs[:, ::-1], pairs[:, ::-1, ::-1])):
         for b in range(n):
-            pairs[b, row_slice, col_slice] = cv.merge(list(planes[part, b])).view(np.complex64)[..., 0]
+            view[b, :rows, :cols] = cv.merge(list(planes[part, b])).view(np.complex64)[..., 0]
     return grid
 
 
