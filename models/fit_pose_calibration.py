@@ -133,12 +133,21 @@ def _moved(features, scales, base, weights):
     return parts
 
 
+def _folds(count):
+    """(rest, held) masks of the FOLDS cross-validation folds: contiguous blocks of the count photos."""
+    fold = (np.arange(count) * FOLDS) // count
+    return [(fold != k, fold == k) for k in range(FOLDS)]
+
+
+def _distance(parts, reference):
+    """(N, 18) pixel distance of every part to OpenPose's."""
+    return np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1))
+
+
 def cross_validated_parts(features, scales, base, reference, lam, robust_px):
     """(N, 18, 3) parts of every train photo predicted by a fit on the other folds."""
-    fold = (np.arange(len(features)) * FOLDS) // len(features)
     parts = np.zeros_like(base)
-    for k in range(FOLDS):
-        rest, held = fold != k, fold == k
+    for rest, held in _folds(len(features)):
         weights = fit_parts(features[rest], scales[rest], base[rest], reference[rest], lam, robust_px)
         parts[held] = _moved(features[held], scales[held], base[held], weights)
     return parts
@@ -167,10 +176,8 @@ def fit_show(features, good, lam):
 
 def cross_validated_show(features, good, lam):
     """(N, 18) show probability of every train photo from a fit on the other folds."""
-    fold = (np.arange(len(features)) * FOLDS) // len(features)
     probability = np.zeros(good.shape)
-    for k in range(FOLDS):
-        rest, held = fold != k, fold == k
+    for rest, held in _folds(len(features)):
         probability[held] = openpose._sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
     return probability
 
@@ -181,7 +188,7 @@ def choose_thresholds(parts, reference, size, far_weight):
     grid = np.array(THRESHOLD_GRID)
     inside = _inside(parts, size)
     seen = reference[..., 2] > 0
-    far = seen & (np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1)) > FAR)
+    far = seen & (_distance(parts, reference) > FAR)
     thresholds = []
     for part in range(len(openpose.COCO_PARTS)):
         shown = (parts[:, part, 2, None] >= grid) & inside[:, part, None]          # (N, thresholds)
@@ -195,7 +202,7 @@ def _shown_figures(parts, reference, size, thresholds):
     """(share within FAR px where both report, misses, median px) of parts shown at these thresholds."""
     shown = (parts[..., 2] >= thresholds) & _inside(parts, size)
     seen = reference[..., 2] > 0
-    dist = np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1))[shown & seen]
+    dist = _distance(parts, reference)[shown & seen]
     return float(np.mean(dist <= FAR)), int(np.sum(seen & ~shown)), float(np.median(dist))
 
 
@@ -237,7 +244,7 @@ def fit(landmarks, reference, size, log=print):
                 best = (robust_px, lam, held_out, found)
     robust_px, lam, held_out, _ = best
     # the show probability learns where the held-out correction lands within FAR px of a reported part
-    good = seen & (np.hypot(*(held_out[..., :2] - reference[..., :2]).transpose(2, 0, 1)) <= FAR)
+    good = seen & (_distance(held_out, reference) <= FAR)
     best = None
     for show_lam in SHOW_LAMBDAS:
         parts = held_out.copy()
@@ -278,7 +285,7 @@ def compare(parts, reference):
     distances where both report, per part and overall, misses and false alarms."""
     ours, theirs = parts[..., 2] > 0, reference[..., 2] > 0
     both = ours & theirs
-    dist = np.hypot(*(parts[..., :2] - reference[..., :2]).transpose(2, 0, 1))
+    dist = _distance(parts, reference)
     figures = {'all': _summary(dist[both], ours[theirs], np.sum(ours & ~theirs), np.sum(~theirs))}
     for part, name in enumerate(openpose.COCO_PARTS):
         o, t = ours[:, part], theirs[:, part]
