@@ -812,14 +812,10 @@ class MediaPipeParsing:
         return resize_labels(labels, (width, height))
 
 
-_HELPER = []
-
-
+@functools.lru_cache(maxsize=None)
 def _helper_thread():
     """One worker thread, made on first use, for a network that can run beside another."""
-    if not _HELPER:
-        _HELPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='parsing'))
-    return _HELPER[0]
+    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='parsing')
 
 
 def split_left_right(labels, keypoints):
