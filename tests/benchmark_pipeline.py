@@ -92,21 +92,20 @@ def stage_functions(model, parsing_path):
     grid = vto.tps_grid(theta)
     warped = vto.grid_sample(cloth_tensor, grid)
 
-    def from_labels(labels):  # as VirtualTryOn.analyse and render do it, with the networks' outputs fixed
-        crop, box = vto.crop_to_ratio(person)
-        labels = vto.labels_to_model(labels, box, person.shape)
-        agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
+    def after_parsing(crop, box, model_labels):  # as VirtualTryOn.analyse and render do it, networks' outputs fixed
+        agnostic = model.prepare_agnostic(model_labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
         cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
         warped = vto.grid_sample(cloth_tensor, vto.tps_grid(theta))
         return vto.CpVton.compose(tom_out, warped)
 
+    def from_labels(labels):
+        crop, box = vto.crop_to_ratio(person)
+        return after_parsing(crop, box, vto.labels_to_model(labels, box, person.shape))
+
     def from_scores():
         crop, box = vto.crop_to_ratio(person)
-        labels = hp.merge_flipped(scores[0], scores[1], model_size)  # as JppNet.infer(size=) in analyse
-        agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
-        cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
-        warped = vto.grid_sample(cloth_tensor, vto.tps_grid(theta))
-        return vto.CpVton.compose(tom_out, warped)
+        # the labels from the scores at 256x192, as JppNet.infer(size=) gives them in analyse
+        return after_parsing(crop, box, hp.merge_flipped(scores[0], scores[1], model_size))
 
     stages = [
         ('one read of the parsing scores', 'cv.norm over the 23.6 MB: the floor of the next step',
