@@ -28,6 +28,11 @@ from common import RuntimeFailure, UsageError
 log = logging.getLogger(__name__)
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
+# the GMM and TOM trained here on VITON (models/train_cpvton.py), shipped in models/: the default when the
+# published pair is not in the models directory
+OWN_GMM_FILE, OWN_TOM_FILE = 'cp_vton_gmm_small.onnx', 'cp_vton_tom_small.onnx'
+# ONNX metadata of a GMM whose correlation is already standard operators (no rewrite, no cache)
+STANDARD_OPS_KEY = 'standard_ops'
 # CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
 HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
 GRID_SIZE = 5
@@ -41,6 +46,8 @@ MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and o
 # the head classes it never touches (hat, hair, sunglasses, face)
 EDIT_LABELS = (5, 6, 7, 14, 15)
 HEAD_LABELS = (1, 2, 4, 13)
+FACE_LABEL = 13
+BODY_MARGIN = 4  # model pixels the new garment may reach beyond the parsed person
 FEATHER = 3  # soft edge of the pasted region, in photo pixels
 
 
@@ -236,6 +243,37 @@ def resize_to_model(image, interpolation=None):
     if interpolation is None:
         interpolation = cv.INTER_AREA if image.shape[0] > HEIGHT else cv.INTER_LINEAR
     return cv.resize(image, (WIDTH, HEIGHT), interpolation=interpolation)
+
+
+def cloth_agnostic(labels, person, pose, head_lut):
+    """CP-VTON's cloth-agnostic person representation, as the GMM and TOM see it in training and in use.
+
+    labels (256, 192) LIP classes, person BGR uint8 256x192, pose: the (18, 256, 192) maps of pose_map, or the
+    (18, 3) keypoints in the model frame to draw them from; head_lut: (256,) bool, True for the labels kept
+    from the photo -> (1, 22, 256, 192) float32: blurred body shape, kept regions of the person, pose."""
+    labels = np.asarray(labels)
+    if labels.shape != (HEIGHT, WIDTH) or person.shape[:2] != (HEIGHT, WIDTH):
+        raise ValueError('labels and person must be %dx%d' % (WIDTH, HEIGHT))
+    agnostic = np.empty((1, 22, HEIGHT, WIDTH), np.float32)
+    shape = np.where(labels > 0, np.uint8(255), np.uint8(0))
+    shape = pil_bilinear.resize(pil_bilinear.resize(shape, (WIDTH // 16, HEIGHT // 16)), (WIDTH, HEIGHT))
+    np.take(_UNIT_RANGE, shape, out=agnostic[0, 0])  # the (v / 255 - 0.5) / 0.5 of every 8-bit v
+    head = agnostic[0, 1:4]
+    to_unit_range(person, out=head)
+    np.copyto(head, np.float32(-1), where=~head_lut[labels.astype(np.uint8)])
+    pose = np.asarray(pose)
+    if pose.shape[-1] == 3 and pose.ndim == 2:
+        pose_map(pose, out=agnostic[0, 4:])
+    else:
+        agnostic[0, 4:] = pose
+    return agnostic
+
+
+def head_lookup(kept_labels=KEPT_LABELS):
+    """(256,) bool lookup table of the LIP labels the agnostic keeps from the photo."""
+    lut = np.zeros(256, bool)
+    lut[np.asarray(kept_labels)] = True
+    return lut
 
 
 # ---------------------------------------------------------------------------- GMM graph rewrite
@@ -452,6 +490,8 @@ def load_gmm(path, engine=None, cache=True):
     named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
     source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten."""
     metadata = _check_gmm(path)
+    if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (models/train_cpvton.py)
+        return _read_onnx_file(path, engine), _is_synthetic(metadata)
     if cache:
         prefix, name = _gmm_cache_name(path, os.path.getsize(path), _sha256(path))
         for directory in gmm_cache_dirs(path):
@@ -489,8 +529,7 @@ class CpVton:
         self.kept_labels = np.asarray(kept_labels)
         self._load(common.dnn_engine(backend, target))
         self.setBackendAndTarget(backend, target)
-        self.head_lut = np.zeros(256, bool)
-        self.head_lut[self.kept_labels] = True
+        self.head_lut = head_lookup(self.kept_labels)
 
     def _load(self, engine):
         from concurrent.futures import ThreadPoolExecutor
@@ -525,25 +564,8 @@ class CpVton:
             common.set_backend_target(net, backend, target, engine)
 
     def prepare_agnostic(self, labels, person, pose):
-        """labels (256, 192) LIP classes, person BGR uint8 256x192, pose: the (18, 256, 192) maps of pose_map,
-        or the (18, 3) keypoints in the model frame to draw them from -> agnostic (1, 22, 256, 192) float32:
-        blurred body shape, kept regions of the person, pose."""
-        labels = np.asarray(labels)
-        if labels.shape != (HEIGHT, WIDTH) or person.shape[:2] != (HEIGHT, WIDTH):
-            raise ValueError('labels and person must be %dx%d' % (WIDTH, HEIGHT))
-        agnostic = np.empty((1, 22, HEIGHT, WIDTH), np.float32)
-        shape = np.where(labels > 0, np.uint8(255), np.uint8(0))
-        shape = pil_bilinear.resize(pil_bilinear.resize(shape, (WIDTH // 16, HEIGHT // 16)), (WIDTH, HEIGHT))
-        np.take(_UNIT_RANGE, shape, out=agnostic[0, 0])  # the (v / 255 - 0.5) / 0.5 of every 8-bit v
-        head = agnostic[0, 1:4]
-        to_unit_range(person, out=head)
-        np.copyto(head, np.float32(-1), where=~self.head_lut[labels.astype(np.uint8)])
-        pose = np.asarray(pose)
-        if pose.shape[-1] == 3 and pose.ndim == 2:
-            pose_map(pose, out=agnostic[0, 4:])
-        else:
-            agnostic[0, 4:] = pose
-        return agnostic
+        """cloth_agnostic with this model's kept labels: (1, 22, 256, 192) float32."""
+        return cloth_agnostic(labels, person, pose, self.head_lut)
 
     def predict_theta(self, cloth_tensor, agnostic):
         self.gmm.setInput(agnostic, GMM_INPUTS[0])
@@ -634,13 +656,29 @@ def cloth_mask(cloth, tolerance=16):
     return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
 
 
-def edit_region(labels, warped_mask, composition_mask):
+def neck_row(labels, keypoints=None):
+    """First row (256x192 frame) of the body below the head: the row under the lowest face pixel (the chin),
+    else the neck keypoint's row, else 0."""
+    face_rows = np.flatnonzero((np.asarray(labels) == FACE_LABEL).any(axis=1))
+    if len(face_rows):
+        return int(face_rows[-1]) + 1
+    if keypoints is not None and keypoints[1][2] > 0:
+        return int(np.clip(np.floor(keypoints[1][1]), 0, HEIGHT))
+    return 0
+
+
+def edit_region(labels, warped_mask, composition_mask, keypoints=None):
     """(256, 192) bool: where the try-on may change the photo. The old upper garment and the arms (from the
-    parsing) and the area the new garment covers (warped-cloth mask times TOM's composition mask), never
-    the head."""
+    parsing) and the area the new garment covers (warped-cloth mask times TOM's composition mask), never the
+    head; and whatever the networks output, only on the person: within BODY_MARGIN pixels of the parsed
+    body and below the neck (neck_row)."""
     labels = np.asarray(labels)
     covered = warped_mask * composition_mask > 0.5
-    return (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, HEAD_LABELS)
+    region = (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, HEAD_LABELS)
+    margin = cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * BODY_MARGIN + 1, 2 * BODY_MARGIN + 1))
+    region &= cv.dilate((labels > 0).astype(np.uint8), margin) > 0
+    region[:neck_row(labels, keypoints)] = False
+    return region
 
 
 def _upsample_matrix(left, top, size, model_size):
@@ -796,7 +834,7 @@ class VirtualTryOn:
         mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
         warped_mask = grid_sample(mask[None, None], grid)[0, 0]
         composition = sigmoid(tom_output[0, 3])
-        region = edit_region(analysis.labels, warped_mask, composition)
+        region = edit_region(analysis.labels, warped_mask, composition, analysis.keypoints)
         return compose_full_resolution(analysis.photo, analysis.box, cloth, grid, tom_output, region, feather)
 
 
@@ -978,18 +1016,35 @@ def _synthetic_dir():
     return os.path.join(common.models_dir(), 'synthetic')
 
 
+def default_models(directory=None):
+    """(GMM path, TOM path) when none is given: the published pair when both files are in the models
+    directory (checked against models.yml), else the pair trained here on VITON and shipped in the
+    package's models/ (OWN_GMM_FILE, OWN_TOM_FILE). The two always come as a pair: a TOM is trained on
+    its own GMM's warps."""
+    directory = directory or common.models_dir()
+    if all(os.path.isfile(os.path.join(directory, name)) for name in (GMM_FILE, TOM_FILE)):
+        return tuple(common.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
+    shipped = os.path.join(common.REPO_DIR, 'models')
+    found = [directory if os.path.isfile(os.path.join(directory, name)) else shipped
+             for name in (OWN_GMM_FILE, OWN_TOM_FILE)]
+    log.debug('published %s + %s not both in %s: using %s + %s', GMM_FILE, TOM_FILE, directory,
+              OWN_GMM_FILE, OWN_TOM_FILE)
+    return tuple(common.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
+
+
 def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
-    """The VirtualTryOn the command line asks for (models from the arguments, the models directory or
-    --synthetic); pose and parsing only when the caller has no keypoints / labels."""
-    model_dir = _synthetic_dir() if args.synthetic else None
+    """The VirtualTryOn the command line asks for (models from the arguments, --synthetic, or
+    default_models()); pose and parsing only when the caller has no keypoints / labels."""
     if args.synthetic:
+        model_dir = _synthetic_dir()
         from models import synthetic
         synthetic.build_all(model_dir, openpose=False)
-    verify = not args.synthetic  # the synthetic files share the published names, not their bytes
+        # the synthetic files share the published names, not their bytes
+        defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
+    else:
+        defaults = (None, None) if args.gmm and args.tom else default_models()
     with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
-        gmm = args.gmm or common.find_model(GMM_FILE, model_dir, verify=verify)
-        tom = args.tom or common.find_model(TOM_FILE, model_dir, verify=verify)
-        cp_vton = CpVton(gmm, tom, backend, target)
+        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend, target)
         pose = parsing = None
         if need_pose:
             import openpose

@@ -84,6 +84,8 @@ def _already_valid(entry, path, redo):
 def file_status(entry, directory):
     """One word or phrase for --list: valid, missing, WRONG (...), partial, present."""
     path = os.path.join(directory, entry['name'])
+    if entry.get('shipped') and not os.path.isfile(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), entry['name'])  # in git beside this file
     if os.path.isfile(path):
         if not entry.get('sha256'):
             return 'present (not pinned)'

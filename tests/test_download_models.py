@@ -151,7 +151,7 @@ def test_registry_entries_are_complete():
         else:
             assert re.fullmatch(r'[0-9a-f]{64}', entry['sha256']), name
             assert isinstance(entry['size'], int) and entry['size'] > 0
-            assert entry.get('urls') or entry.get('wheel'), name
+            assert entry.get('urls') or entry.get('wheel') or entry.get('shipped'), name
 
 
 def test_registry_is_the_yaml_file_and_the_downloader_reads_it():

@@ -363,3 +363,25 @@ def test_progress_line():
     silent.update(5, force=True)
     silent.close(10)
     assert quiet.getvalue() == ''
+
+
+def test_edit_region_stays_on_the_person_below_the_neck():
+    """Whatever the networks output (here a warped garment and a composition mask of 1 everywhere), the
+    region is below the chin and within BODY_MARGIN (4) pixels of the parsed person. Hand-built parsing."""
+    labels = np.zeros((256, 192), np.uint8)
+    labels[10:20, 80:112] = 2           # hair
+    labels[20:60, 80:112] = 13          # face: the chin is row 59
+    labels[60:200, 60:132] = 5          # upper clothes
+    labels[200:250, 70:122] = 9         # pants
+    everywhere = np.ones((256, 192), np.float32)
+    region = vto.edit_region(labels, everywhere, everywhere)
+    rows, cols = np.nonzero(region)
+    assert rows.min() == 60 and rows.max() == 249 + 4
+    assert cols.min() == 60 - 4 and cols.max() == 131 + 4
+    assert region[60:200, 60:132].all() and not region[:, :56].any() and not region[:, 136:].any()
+    # no face in the parsing: the neck keypoint's row bounds it
+    labels[labels == 13] = 0
+    keypoints = np.zeros((18, 3), np.float32)
+    keypoints[1] = (96, 70.6, 0.9)
+    region = vto.edit_region(labels, everywhere, everywhere, keypoints)
+    assert np.flatnonzero(region.any(axis=1))[0] == 70

@@ -1,0 +1,137 @@
+"""The training tool (models/train_cpvton.py) on a few VITON training pairs: its inputs are the runtime's,
+bit for bit; a paused and resumed run is the uninterrupted run; the export reads in cv.dnn as PyTorch
+computes it. Skipped where PyTorch is not installed (pip install -e .[train])."""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_DIR)
+
+import human_parsing  # noqa: E402
+import openpose  # noqa: E402
+import virtual_try_on as vto  # noqa: E402
+from models import train_cpvton  # noqa: E402
+
+SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
+VITON = os.path.join(SHARED, 'viton')
+TRAIN = os.path.join(VITON, 'train')
+pytestmark = pytest.mark.skipif(not os.path.isdir(TRAIN), reason='VITON training pairs not in ../shared/data')
+
+
+def run(work, *extra):
+    command = [sys.executable, os.path.join(REPO_DIR, 'models', 'train_cpvton.py'), '--data', VITON,
+               '--work', str(work), '--limit', '12', '--val', '4', '--batch', '2', '--width', '0.125',
+               '--log-every', '1', '--val-every', '2', '--threads', '1', *extra]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope='module')
+def cache(tmp_path_factory):
+    work = tmp_path_factory.mktemp('train_cache')
+    return train_cpvton.build_cache(TRAIN, os.path.join(VITON, 'train_pairs.txt'), str(work), limit=6)
+
+
+def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
+    """A cached training sample's agnostic against the dataset-mode analysis of the same pair, read from the
+    files by the runtime (VirtualTryOn.analyse with VITON's keypoints and parsing, CpVton.prepare_agnostic)."""
+    samples = train_cpvton.Samples(cache)
+    cp_vton = vto.CpVton(*vto.default_models())
+    tryon = vto.VirtualTryOn(cp_vton)
+    pairs = vto.read_pairs(os.path.join(cache, 'pairs.txt'))
+    for i, (person, cloth) in enumerate(pairs):
+        stem = os.path.splitext(person)[0]
+        analysis = tryon.analyse(vto.common.read_image(os.path.join(TRAIN, 'image', person)),
+                                 openpose.read_keypoints_json(os.path.join(TRAIN, 'pose', stem + '_keypoints.json')),
+                                 human_parsing.read_parsing(os.path.join(TRAIN, 'image-parse', stem + '.png')))
+        expected = analysis.agnostic[0]
+        got = samples.agnostic(i)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), (person, np.abs(got - expected).max())
+        batch = samples.batch([i])
+        cloth_image = vto.common.read_image(os.path.join(TRAIN, 'cloth', cloth))
+        assert np.array_equal(batch['cloth'][0].numpy(), vto.to_unit_range(vto.resize_to_model(cloth_image)))
+        # the GMM's target region is the parsing's upper clothes, dress and coat (CP-VTON's parse_cloth)
+        assert np.array_equal(batch['garment'][0, 0].numpy() > 0, np.isin(analysis.labels, (5, 6, 7)))
+
+
+def test_tps_warp_is_the_runtime_warp(cache):
+    """PyTorch's grid and grid_sample in training against virtual_try_on.tps_grid and grid_sample."""
+    samples = train_cpvton.Samples(cache)
+    data = samples.batch([0, 1])
+    theta = torch.from_numpy(np.random.default_rng(3).uniform(-0.2, 0.2, (2, 50)).astype(np.float32))
+    warp = train_cpvton.TpsWarp()
+    grid = warp.grid(theta)
+    np.testing.assert_allclose(grid.numpy(), vto.tps_grid(theta.numpy()), atol=2e-6)
+    warped = warp.sample(data['cloth'], grid).numpy()
+    np.testing.assert_allclose(warped, vto.grid_sample(data['cloth'].numpy(), grid.numpy()), atol=2e-5)
+
+
+def test_batch_order_depends_on_seed_and_step_only():
+    pool = np.arange(10, 17)
+    steps = [train_cpvton.batch_indices(step, 3, pool, seed=5) for step in range(7)]
+    flat = np.concatenate(steps)
+    # each epoch (7 samples) is a permutation of the pool, and the epochs differ
+    assert sorted(flat[:7]) == list(pool) and sorted(flat[7:14]) == list(pool)
+    assert not np.array_equal(flat[:7], flat[7:14])
+    assert np.array_equal(train_cpvton.batch_indices(4, 3, pool, seed=5), steps[4])
+    assert not np.array_equal(train_cpvton.batch_indices(4, 3, pool, seed=6), steps[4])
+
+
+def _rows(path):
+    with open(path) as f:
+        return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]
+
+
+def test_paused_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
+    straight, paused = tmp_path / 'straight', tmp_path / 'paused'
+    settings = ('--gmm-steps', '4', '--tom-steps', '2', '--stop-after', 'tom')
+    run(straight, *settings)
+    run(paused, *settings, '--pause-after', '3')     # GMM steps 1-3
+    assert torch.load(paused / 'gmm.pt', weights_only=False)['step'] == 3
+    run(paused, *settings, '--pause-after', '1')     # GMM step 4, warps, TOM step 1
+    run(paused, *settings)                           # TOM step 2
+    for name in ('gmm', 'tom'):
+        a = torch.load(straight / (name + '.pt'), weights_only=False)
+        b = torch.load(paused / (name + '.pt'), weights_only=False)
+        assert a['step'] == b['step']
+        for key, value in a['model'].items():
+            assert torch.equal(value, b['model'][key]), (name, key)
+        assert _rows(straight / (name + '_loss.csv')) == _rows(paused / (name + '_loss.csv'))
+    assert np.array_equal(np.load(straight / 'gmm_theta.npy'), np.load(paused / 'gmm_theta.npy'))
+    # a resumed run with other settings is refused
+    command = [sys.executable, os.path.join(REPO_DIR, 'models', 'train_cpvton.py'), '--data', VITON,
+               '--work', str(paused), '--limit', '12', '--val', '4', '--gmm-steps', '5']
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and 'other settings' in result.stderr
+
+
+def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
+    """The exported GMM and TOM (opset 11, fp16 storage, free batch) in this OpenCV against PyTorch, with a
+    batch of two; the GMM needs no Correlation rewrite."""
+    import cv2 as cv
+    run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
+    samples = train_cpvton.Samples(os.path.join(tmp_path, 'cache'))
+    indices = np.array([0, 3])
+    data = train_cpvton.Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(samples.batch(indices), indices)
+    for name, model_class, inputs, names in (
+            ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
+            ('tom', train_cpvton.TOM, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
+        model = model_class(0.125)
+        model.load_state_dict(torch.load(tmp_path / (name + '.pt'), weights_only=False)['model'])
+        model.eval()
+        train_cpvton._fp16_weights(model)
+        with torch.no_grad():
+            expected = model(*inputs).numpy()
+        path = str(tmp_path / 'out' / (vto.GMM_FILE if name == 'gmm' else vto.TOM_FILE))
+        assert train_cpvton.check_in_cv_dnn(path, inputs, names, expected) < 1e-4, (name, cv.__version__)
+    net, synthetic = vto.load_gmm(str(tmp_path / 'out' / vto.GMM_FILE), cache=False)
+    assert not synthetic
+    assert not os.path.exists(tmp_path / 'out' / '.cache')  # read as it is, not rewritten
