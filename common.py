@@ -288,13 +288,19 @@ def dnn_engine(backend_id, target_id=cv.dnn.DNN_TARGET_CPU):
     return cv.dnn.ENGINE_AUTO if _is_cpu_default(backend_id, target_id) else cv.dnn.ENGINE_CLASSIC
 
 
+# OpenCV 5.1 and later: one graph engine (ENGINE_OPENCV; ENGINE_CLASSIC is gone), which takes no target
+NEW_ENGINE_ONLY = hasattr(cv.dnn, 'ENGINE_AUTO') and not hasattr(cv.dnn, 'ENGINE_CLASSIC')
+
+
 def set_backend_target(net, backend_id, target_id, engine):
-    """net.setPreferableBackend/Target for a net read with `engine`. Skipped only on a net of OpenCV 5's
-    new engine (AUTO or NEW), which warns on every setPreferableTarget call and runs on the CPU
-    anyway: dnn_engine gives such a net only for the CPU default pair, so nothing is lost. Nets of
-    OpenCV 4 or of the classic engine always get the pair, so a switch back to the CPU is honoured."""
+    """net.setPreferableBackend/Target, only where it changes something. Skipped for the CPU default pair on
+    a net of OpenCV 5's new engine (AUTO or NEW on 5.0; every net from 5.1 on), which runs on the CPU
+    anyway and logs a warning ("Targets are not supported by the new graph engine") on every
+    setPreferableTarget call. Nets of OpenCV 4 or of 5.0's classic engine always get the pair, so a switch
+    back to the CPU is honoured; a non-CPU pair is always set, and what OpenCV says of it is shown."""
     new_engines = [getattr(cv.dnn, name) for name in ('ENGINE_AUTO', 'ENGINE_NEW') if hasattr(cv.dnn, name)]
-    if engine is not None and engine in new_engines and _is_cpu_default(backend_id, target_id):
+    on_new_engine = NEW_ENGINE_ONLY or (engine is not None and engine in new_engines)
+    if on_new_engine and _is_cpu_default(backend_id, target_id):
         return
     net.setPreferableBackend(backend_id)
     net.setPreferableTarget(target_id)

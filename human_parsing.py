@@ -40,6 +40,8 @@ import common
 log = logging.getLogger(__name__)
 
 MODEL_NAME = 'lip_jppnet_384.pb'
+# OpenCV 5.1 dropped the TensorFlow importer: JPPNet's frozen graph reads on OpenCV 4.x and 5.0 only
+TENSORFLOW_IMPORTER = hasattr(cv.dnn, 'readNetFromTensorflow')
 N_CLASSES = 20
 LABEL_NAMES = ('Background', 'Hat', 'Hair', 'Glove', 'Sunglasses', 'UpperClothes', 'Dress', 'Coat',
                'Socks', 'Pants', 'Jumpsuits', 'Scarf', 'Skirt', 'Face', 'Left-arm', 'Right-arm',
@@ -400,6 +402,10 @@ class JppNet:
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         if not os.path.isfile(model):
             raise common.UsageError('parsing model file not found: %s' % model)
+        if not TENSORFLOW_IMPORTER:
+            raise common.RuntimeFailure('OpenCV %s has no TensorFlow importer (removed in 5.1): the JPPNet graph %s '
+                                        'needs OpenCV 4.x or 5.0 (without a parsing model, MediaPipe\'s models parse)'
+                                        % (cv.__version__, model))
         self.model_path = model
         self.synthetic = is_synthetic_model(model)
         if self.synthetic:
@@ -871,12 +877,16 @@ def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv
         return JppNet(model, backend_id, target_id)
     directory = directory or common.models_dir()
     jppnet = os.path.join(directory, MODEL_NAME)
-    if os.path.isfile(jppnet):
+    if os.path.isfile(jppnet) and TENSORFLOW_IMPORTER:
         if not is_synthetic_model(jppnet):  # the flagged stand-in shares the name, not the bytes
             common.verify_published(jppnet)
         return JppNet(jppnet, backend_id, target_id)
-    log.info('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
-                MODEL_NAME, directory, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
+    if os.path.isfile(jppnet):
+        log.info('%s is in %s, but OpenCV %s reads no TensorFlow graphs; parsing with MediaPipe models (%s, %s) '
+                 'instead', MODEL_NAME, directory, cv.__version__, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
+    else:
+        log.info('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
+                 MODEL_NAME, directory, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
     return MediaPipeParsing(pose, pose_model=None if hasattr(pose, 'segment') else mediapipe_model_path(
         POSE_SEGMENTATION_MODEL, directory), selfie_model=mediapipe_model_path(SELFIE_MODEL, directory),
         backend_id=backend_id, target_id=target_id)

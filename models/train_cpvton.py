@@ -382,6 +382,42 @@ class Warps:
         return data
 
 
+def recalibrate_batch_norm(model, samples, pool, config, batches=200):
+    """Every BatchNorm's running statistics recomputed for the final weights: the plain average over
+    `batches` training batches (train mode, no gradient) instead of the exponential average gathered while
+    the weights moved, which leaves the eval-mode network (the exported one) off its training behaviour."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for b in range(batches):
+            data = samples.batch(batch_indices(b, config['batch'], pool, config['seed'] + 1))
+            with autocast(config):
+                model(channels_last(data['agnostic']), channels_last(data['cloth']))
+    for norm in norms:
+        norm.momentum = 0.1
+    model.eval()
+
+
+def final_gmm(stage, samples, train_pool, val_pool):
+    """The trained GMM with recalibrated BatchNorm statistics, kept in WORK/gmm_final.pt; its held-out
+    figures are the last row of gmm_val.csv."""
+    path = os.path.join(stage.work, 'gmm_final.pt')
+    if os.path.isfile(path):
+        stage.model.load_state_dict(torch.load(path, map_location='cpu', weights_only=False))
+    else:
+        recalibrate_batch_norm(stage.model, samples, train_pool, stage.config)
+        row = {'step': '%d (BatchNorm recalibrated)' % stage.step}
+        row.update({k: '%.5f' % v for k, v in validate('gmm', stage.model, samples, val_pool, stage.config).items()})
+        log_row(os.path.join(stage.work, 'gmm_val.csv'), row)
+        torch.save(stage.model.state_dict(), path + '.tmp')
+        os.replace(path + '.tmp', path)
+    stage.model.eval()
+    return stage.model
+
+
 def compute_warps(model, samples, work, batch=16):
     path = os.path.join(work, 'gmm_theta.npy')
     if os.path.isfile(path):
@@ -485,6 +521,18 @@ def _fp16_weights(model):
                 tensor.copy_(tensor.half().float())
 
 
+def _inline_identities(onnx_model):
+    """The exporter shares equal weights through Identity nodes (BatchNorm scales of 1, say); older
+    OpenCV importers (4.6) fail on an Identity of a constant: give each its own copy of the weight."""
+    from onnx import numpy_helper
+    graph = onnx_model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    for node in [n for n in graph.node if n.op_type == 'Identity' and n.input[0] in initializers]:
+        graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(initializers[node.input[0]]),
+                                                         node.output[0]))
+        graph.node.remove(node)
+
+
 def _store_fp16(onnx_model):
     """Large float32 initializers stored as float16, each followed by a Cast to float32: half the bytes,
     standard ONNX, read by cv.dnn on OpenCV 4.x and 5.x."""
@@ -521,6 +569,7 @@ def export_onnx(model, inputs, input_names, path, metadata):
     torch.onnx.export(model, tuple(inputs), buffer, input_names=input_names, output_names=['output'],
                       opset_version=11, dynamo=False, dynamic_axes=axes, do_constant_folding=True)
     onnx_model = onnx.load_from_string(buffer.getvalue())
+    _inline_identities(onnx_model)
     _store_fp16(onnx_model)
     onnx_model.producer_name = 'opencv-tryon models/train_cpvton.py'
     onnx.helper.set_model_props(onnx_model, metadata)
@@ -633,7 +682,7 @@ def main(argv=None):
         return 0  # paused
     if args.stop_after == 'gmm':
         return 0
-    warps = Warps(compute_warps(gmm.model, samples, args.work))
+    warps = Warps(compute_warps(final_gmm(gmm, samples, train_pool, val_pool), samples, args.work))
     if args.stop_after == 'warps':
         return 0
     torch.manual_seed(config['seed'] + 1)

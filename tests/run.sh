@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite, under OpenCV 5.x (.venv) and OpenCV 4.x (.venv4); creates them if missing.
-# The synthetic models and the C++ code (cpp/) are built once into temporary directories shared by both runs.
+# The whole test suite under each OpenCV of the matrix (tests/setup_venvs.sh): the newest 5.x (.venv), the
+# newest 4.x (.venv4) and 5.0 (.venv50); creates them if missing.
+# The synthetic models and the C++ code (cpp/) are built once into temporary directories shared by all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ] || [ ! -x .venv4/bin/python ]; then
+if [ ! -x .venv/bin/python ] || [ ! -x .venv4/bin/python ] || [ ! -x .venv50/bin/python ]; then
     bash tests/setup_venvs.sh
 fi
 TRYON_SYNTHETIC_CACHE=$(mktemp -d -t tryon-synthetic.XXXXXX)
-TRYON_CPP_BUILD=$(mktemp -d -t tryon-cpp-build.XXXXXX)  # cpp/ is built once, tested under both
+TRYON_CPP_BUILD=$(mktemp -d -t tryon-cpp-build.XXXXXX)  # cpp/ is built once, tested under each
 export TRYON_SYNTHETIC_CACHE TRYON_CPP_BUILD
 trap 'rm -rf "$TRYON_SYNTHETIC_CACHE" "$TRYON_CPP_BUILD"' EXIT
 status=0
-for venv in .venv .venv4; do
+for venv in .venv .venv4 .venv50; do
     echo "=== $venv: $("$venv/bin/python" -c 'import cv2; print("OpenCV", cv2.__version__)')"
     "$venv/bin/python" -m pytest -q -p no:cacheprovider tests || status=1
 done

@@ -21,8 +21,14 @@ COLORMAP_MAT = os.path.join(SHARED_DATA, 'models', 'human_colormap.mat')
 LIP_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434])
 
 
+needs_tensorflow_importer = pytest.mark.skipif(not hp.TENSORFLOW_IMPORTER, reason='OpenCV %s has no TensorFlow '
+                                               'importer (removed in 5.1): JPPNet reads on 4.x and 5.0' % cv.__version__)
+
+
 @pytest.fixture(scope='module')
 def synthetic_model(tmp_path_factory):
+    if not hp.TENSORFLOW_IMPORTER:
+        pytest.skip('OpenCV %s has no TensorFlow importer (removed in 5.1)' % cv.__version__)
     directory = tmp_path_factory.mktemp('parsing')
     return synthetic_parsing.build_synthetic_parsing(str(directory / 'lip_jppnet_384.pb'))
 
@@ -355,6 +361,21 @@ def run_cli(args, models_dir):
                           capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.skipif(hp.TENSORFLOW_IMPORTER, reason='this OpenCV reads TensorFlow graphs')
+def test_without_a_tensorflow_importer_jppnet_is_one_clear_error(tmp_path):
+    """OpenCV 5.1+: JPPNet named by the user fails with one line saying why; the CLI's --synthetic (the
+    synthetic JPPNet) too."""
+    from models import synthetic_parsing
+    model = synthetic_parsing.build_synthetic_parsing(str(tmp_path / hp.MODEL_NAME))
+    with pytest.raises(common.RuntimeFailure, match='no TensorFlow importer'):
+        hp.JppNet(model)
+    result = run_cli(['-i', VITON_PERSONS[2], '--synthetic', '-o', str(tmp_path / 'p.png')], tmp_path / 'models')
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and lines[-1].startswith('error:') and 'TensorFlow importer' in lines[-1]
+    assert 'Traceback' not in result.stderr and not os.path.exists(tmp_path / 'p.png')
+
+
+@needs_tensorflow_importer
 def test_cli_synthetic_writes_parsing(tmp_path):
     output, labels_out = tmp_path / 'parsing.png', tmp_path / 'labels.png'
     result = run_cli(['-i', VITON_PERSONS[2], '--synthetic', '-o', str(output),

@@ -42,6 +42,8 @@ def reference_labels(scores, scores_mirrored, size):
 @pytest.fixture(scope='module')
 def viton_scores(tmp_path_factory):
     """(2, 20, 384, 384) scores of the synthetic JPPNet for each shared VITON person, with the photo."""
+    if not hp.TENSORFLOW_IMPORTER:
+        pytest.skip('OpenCV %s has no TensorFlow importer (removed in 5.1)' % cv.__version__)
     model = synthetic_parsing.build_synthetic_parsing(str(tmp_path_factory.mktemp('parsing') / 'lip.pb'))
     net = hp.JppNet(model)
     return [(cv.imread(path), net.forward_scores(cv.imread(path))) for path in VITON_PERSONS]

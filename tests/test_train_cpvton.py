@@ -117,6 +117,8 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     """The exported GMM and TOM (opset 11, fp16 storage, free batch) in this OpenCV against PyTorch, with a
     batch of two; the GMM needs no Correlation rewrite."""
     import cv2 as cv
+    import onnx
+    from models import onnx_float32
     run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
     samples = train_cpvton.Samples(os.path.join(tmp_path, 'cache'))
     indices = np.array([0, 3])
@@ -125,13 +127,29 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
             ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
             ('tom', train_cpvton.TOM, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
         model = model_class(0.125)
-        model.load_state_dict(torch.load(tmp_path / (name + '.pt'), weights_only=False)['model'])
+        # the GMM as exported: BatchNorm statistics recalibrated after training (gmm_final.pt)
+        state = torch.load(tmp_path / ('gmm_final.pt' if name == 'gmm' else 'tom.pt'), weights_only=False)
+        model.load_state_dict(state if name == 'gmm' else state['model'])
         model.eval()
         train_cpvton._fp16_weights(model)
         with torch.no_grad():
             expected = model(*inputs).numpy()
         path = str(tmp_path / 'out' / (vto.GMM_FILE if name == 'gmm' else vto.TOM_FILE))
         assert train_cpvton.check_in_cv_dnn(path, inputs, names, expected) < 1e-4, (name, cv.__version__)
+        # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
+        graph = onnx.load(path).graph
+        assert 'Identity' not in {node.op_type for node in graph.node}
+        # the float32 copy for OpenCV builds without FLOAT16 (models/onnx_float32.py) computes the same
+        converted = onnx.load(path)
+        assert onnx_float32.to_float32(converted) > 0
+        assert not [t for t in converted.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
+        net = cv.dnn.readNetFromONNX(np.frombuffer(converted.SerializeToString(), np.uint8))
+        for input_name, value in zip(names, inputs):
+            net.setInput(value.numpy(), input_name)
+        reference = cv.dnn.readNetFromONNX(path)
+        for input_name, value in zip(names, inputs):
+            reference.setInput(value.numpy(), input_name)
+        assert np.array_equal(net.forward(), reference.forward()), name
     net, synthetic = vto.load_gmm(str(tmp_path / 'out' / vto.GMM_FILE), cache=False)
     assert not synthetic
     assert not os.path.exists(tmp_path / 'out' / '.cache')  # read as it is, not rewritten

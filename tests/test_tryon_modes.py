@@ -231,6 +231,7 @@ class Counting:
         return self.model.infer(image)
 
 
+@pytest.mark.skipif(not human_parsing.TENSORFLOW_IMPORTER, reason='OpenCV 5.1+: no TensorFlow importer for JPPNet')
 def test_analysis_is_computed_once_per_person(synthetic_dir, blazepose_model):
     pose = Counting(openpose.BlazePose(blazepose_model))
     parsing = Counting(human_parsing.JppNet(os.path.join(synthetic_dir, 'lip_jppnet_384.pb')))
