@@ -876,8 +876,9 @@ class Progress:
     """A progress line on stderr for a batch: done/total, items per second, time left. Rewritten in place
     on a terminal, a new line every `interval_file` seconds otherwise; enabled=False silences it."""
 
-    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0):
+    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0, initial=0):
         self.total, self.what, self.enabled = total, what, enabled
+        self.initial = initial  # done before this run (a resumed job): not counted in the rate
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
         self.interval = interval if self.tty else interval_file
@@ -889,7 +890,7 @@ class Progress:
         if not self.enabled or (not force and now - self.last < self.interval):
             return
         self.last = now
-        rate = done / max(now - self.start, 1e-9)
+        rate = (done - self.initial) / max(now - self.start, 1e-9)
         left = (self.total - done) / rate if rate > 0 else float('inf')
         line = '%d/%d %s, %.2f %s/s, %s left' % (done, self.total, self.what, rate, self.what,
                                                   '?' if left == float('inf') else '%d:%02d' % divmod(round(left), 60))

@@ -468,7 +468,7 @@ def train(stage, samples, train_pool, val_pool, warps=None):
     config, model = stage.config, stage.model
     model.train()
     warp = TpsWarp()
-    bar = vto.Progress(stage.steps, 'steps')
+    bar = vto.Progress(stage.steps, 'steps', initial=stage.step)
     last_save = time.monotonic()
     loss_log = os.path.join(stage.work, stage.name + '_loss.csv')
     val_log = os.path.join(stage.work, stage.name + '_val.csv')

@@ -198,3 +198,32 @@ def test_cpp_command_bad_input_is_one_line_error(cpp_build, bad_input_setup, cas
     assert len(lines) == 1 and lines[0].startswith('error: ') and words in lines[0], result.stderr
     assert not os.path.exists(base / out_name)
     assert set(os.listdir(base)) == before  # no temporary file left either
+
+
+def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp_path):
+    """OpenCV builds without FLOAT16 weights (Debian's 4.6) read the shipped GMM and TOM once
+    models/onnx_float32.py has stored their weights as float32 (the same values): the C++ command on VITON
+    test pairs against the Python API with the shipped float16 files."""
+    from common import run_main
+    from models import onnx_float32
+    gmm, tom = vto.default_models()
+    converted = []
+    for path in (gmm, tom):
+        converted.append(str(tmp_path / os.path.basename(path)))
+        assert run_main(onnx_float32.main, [path, converted[-1]]) == 0
+    try_on = vto.VirtualTryOn(vto.CpVton(gmm, tom))
+    pairs = cpp_support.read_pairs(SHARED_DATA)
+    worst, identical, total = 0, 0, 0
+    for person, cloth in (pairs[i] for i in PAIR_INDICES):
+        expected = cpp_support.python_try_on(try_on, SHARED_DATA, person, cloth)
+        person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
+        out = tmp_path / ('%s_%s.png' % (person[:-4], cloth[:-4]))
+        result = subprocess.run([cpp_build[0], '-i', person_path, '-c', cloth_path, '--keypoints', keypoints_path,
+                                 '--labels', labels_path, '--gmm', converted[0], '--tom', converted[1], '-o', str(out)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert 'SYNTHETIC' not in result.stderr
+        diff = np.abs(cv.imread(str(out)).astype(np.int16) - expected)
+        worst, identical, total = max(worst, int(diff.max())), identical + np.count_nonzero(diff == 0), total + diff.size
+    assert worst <= 1
+    assert identical / total >= 0.99, '%.4f %% identical' % (100 * identical / total)
