@@ -587,7 +587,8 @@ def check_in_cv_dnn(path, inputs, input_names, reference):
 
 
 def export_models(config, gmm, tom, samples, out_dir, work):
-    """Write cp_vton_gmm.onnx and cp_vton_tom.onnx (trained) into out_dir; check them in cv.dnn."""
+    """Write the trained GMM and TOM into out_dir under the shipped names (cp_vton_gmm_small.onnx,
+    cp_vton_tom_small.onnx, never the published pair's); check them in cv.dnn."""
     indices = np.arange(min(2, samples.count))
     data = Warps(os.path.join(work, 'gmm_theta.npy')).add(samples.batch(indices), indices)
     settings = {key: value for key, value in config.items() if key not in _RUN_ONLY}
@@ -597,7 +598,7 @@ def export_models(config, gmm, tom, samples, out_dir, work):
     for name, model, inputs, names in (
             ('gmm', gmm, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
             ('tom', tom, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
-        path = os.path.join(out_dir, vto.GMM_FILE if name == 'gmm' else vto.TOM_FILE)
+        path = os.path.join(out_dir, vto.OWN_GMM_FILE if name == 'gmm' else vto.OWN_TOM_FILE)
         metadata = dict(described, description=described['description'] % name.upper())
         reference = export_onnx(model, inputs, names, path, metadata)
         results[name] = (path, check_in_cv_dnn(path, inputs, names, reference))

@@ -24,7 +24,9 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
+import common  # noqa: E402
 import human_parsing as hp  # noqa: E402
+import openpose  # noqa: E402
 from models import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
@@ -72,12 +74,28 @@ def build_models(directory):
             os.path.join(directory, synthetic.PARSING_FILE))
 
 
+def parsing_scores(parsing_path, person):
+    """(2, 20, 384, 384): the synthetic parsing network's output for the photo, and the parser (None where
+    OpenCV reads no TensorFlow graph, 5.1 on: the scores then come from the file an earlier run under
+    4.x or 5.0 left beside the models, so that both see the same input)."""
+    saved = os.path.join(os.path.dirname(parsing_path), 'parsing_scores_%s.npy'
+                         % os.path.splitext(os.path.basename(PERSON))[0])
+    if hp.TENSORFLOW_IMPORTER:
+        parser = hp.JppNet(parsing_path)
+        scores = parser.forward_scores(person)
+        np.save(saved, scores)
+        return scores, parser
+    if not os.path.isfile(saved):
+        sys.exit('OpenCV %s reads no TensorFlow graph: run this benchmark once under OpenCV 4.x or 5.0 with the '
+                 'same --models directory, which leaves the parsing scores this run reads (%s)' % (cv.__version__, saved))
+    return np.load(saved), None
+
+
 def stage_functions(model, parsing_path):
     """The try-on between the networks, split as VirtualTryOn.infer and CpVton.infer do it."""
     person = cv.imread(PERSON)
     cloth = cv.imread(CLOTH)
-    parser = hp.JppNet(parsing_path)
-    scores = parser.forward_scores(person)          # (2, 20, 384, 384): the parsing network's output
+    scores, parser = parsing_scores(parsing_path, person)  # the parsing network's output
     rng = np.random.default_rng(0)
     keypoints = np.column_stack([np.linspace(60, 130, 18), np.linspace(30, 245, 18), np.ones(18)])
     theta = rng.uniform(-0.2, 0.2, (1, 50)).astype(np.float32)                  # the GMM's output
@@ -122,11 +140,17 @@ def stage_functions(model, parsing_path):
         ('non-network, from scores', 'all but pose_map, parsing output -> result', from_scores),
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
+    own = vto.CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (vto.OWN_GMM_FILE, vto.OWN_TOM_FILE)))
+    blazepose = openpose.BlazePose(common.find_model(openpose.BLAZEPOSE_TFLITE))
     networks = [
-        ('GMM forward', lambda: model.predict_theta(cloth_tensor, agnostic)),
-        ('TOM forward + compose', lambda: model.try_on(agnostic, warped)),
-        ('JPPNet forward (synthetic)', lambda: parser.forward_scores(person)),
+        ('GMM forward (published size, synthetic)', lambda: model.predict_theta(cloth_tensor, agnostic)),
+        ('TOM forward + compose (published size, synthetic)', lambda: model.try_on(agnostic, warped)),
+        ('GMM forward (shipped, %s)' % vto.OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
+        ('TOM forward + compose (shipped, %s)' % vto.OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
+        ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: blazepose.infer(person)),
     ]
+    if parser is not None:
+        networks.append(('JPPNet forward (synthetic)', lambda: parser.forward_scores(person)))
     return stages, networks
 
 

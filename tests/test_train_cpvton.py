@@ -134,7 +134,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         train_cpvton._fp16_weights(model)
         with torch.no_grad():
             expected = model(*inputs).numpy()
-        path = str(tmp_path / 'out' / (vto.GMM_FILE if name == 'gmm' else vto.TOM_FILE))
+        path = str(tmp_path / 'out' / (vto.OWN_GMM_FILE if name == 'gmm' else vto.OWN_TOM_FILE))
         assert train_cpvton.check_in_cv_dnn(path, inputs, names, expected) < 1e-4, (name, cv.__version__)
         # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
         graph = onnx.load(path).graph
@@ -150,6 +150,6 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         for input_name, value in zip(names, inputs):
             reference.setInput(value.numpy(), input_name)
         assert np.array_equal(net.forward(), reference.forward()), name
-    net, synthetic = vto.load_gmm(str(tmp_path / 'out' / vto.GMM_FILE), cache=False)
+    net, synthetic = vto.load_gmm(str(tmp_path / 'out' / vto.OWN_GMM_FILE), cache=False)
     assert not synthetic
     assert not os.path.exists(tmp_path / 'out' / '.cache')  # read as it is, not rewritten
