@@ -201,7 +201,10 @@ def test_registry_holds_the_published_sizes_and_hashes():
     assert 'Apache-2.0' in dm.MODELS['pose_landmark_full.tflite']['licence']
     assert any('posefs1.perception.cs.cmu.edu' in u for u in dm.MODELS['pose_iter_440000.caffemodel']['urls'])
     assert all(u.endswith('dl=1') for u in dm.MODELS['cp_vton_gmm.onnx']['urls'] if 'www.dropbox.com' in u)
-    assert dm.downloadable_names() == [n for n in dm.MODELS if n != 'openpose_pose_coco.onnx']
+    # everything but the converted OpenPose (built locally) and the GMM/TOM trained here (in git)
+    assert dm.downloadable_names() == [n for n, e in dm.MODELS.items()
+                                       if n != 'openpose_pose_coco.onnx' and not e.get('shipped')]
+    assert [n for n, e in dm.MODELS.items() if e.get('shipped')] == ['cp_vton_gmm_small.onnx', 'cp_vton_tom_small.onnx']
 
 
 def test_prototxt_entry_matches_the_shared_copy(shared_data):
