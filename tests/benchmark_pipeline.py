@@ -142,12 +142,14 @@ def stage_functions(model, parsing_path):
     ]
     own = vto.CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (vto.OWN_GMM_FILE, vto.OWN_TOM_FILE)))
     blazepose = openpose.BlazePose(common.find_model(openpose.BLAZEPOSE_TFLITE))
+    # BlazePose keeps its last photo's result: alternate the photo and its mirror so that each call runs
+    photos = [person, cv.flip(person, 1)]
     networks = [
         ('GMM forward (published size, synthetic)', lambda: model.predict_theta(cloth_tensor, agnostic)),
         ('TOM forward + compose (published size, synthetic)', lambda: model.try_on(agnostic, warped)),
         ('GMM forward (shipped, %s)' % vto.OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
         ('TOM forward + compose (shipped, %s)' % vto.OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
-        ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: blazepose.infer(person)),
+        ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: blazepose.infer(photos.reverse() or photos[0])),
     ]
     if parser is not None:
         networks.append(('JPPNet forward (synthetic)', lambda: parser.forward_scores(person)))
