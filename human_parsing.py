@@ -861,7 +861,7 @@ def mediapipe_model_path(name, directory=None):
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
         from models import download_models
-        download_models.fetch([name], directory)
+        download_models.fetch([name], directory, progress=log.isEnabledFor(logging.DEBUG))
         if not os.path.isfile(path):
             raise common.RuntimeFailure('could not fetch %s into %s' % (name, directory))
     common.verify_published(path)

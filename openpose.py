@@ -608,7 +608,8 @@ def default_pose_model(directory=None):
     missing = [os.path.basename(p) for p in (tflite, detector) if not os.path.isfile(p)]
     if missing:
         from models import download_models
-        download_models.fetch(missing, directory)
+        # pip's own output (index lines, its progress) only with -v: by default one line per model fetched
+        download_models.fetch(missing, directory, progress=log.isEnabledFor(logging.DEBUG))
         if not os.path.isfile(tflite) or not os.path.isfile(detector):
             raise common.RuntimeFailure('could not fetch %s into %s' % (' and '.join(missing), directory))
     common.verify_published(tflite)

@@ -118,7 +118,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     batch of two; the GMM needs no Correlation rewrite. These are one-step models of an eighth of the
     width, whose activations are far from trained ones (OpenCV 4.14's instance norm differs from PyTorch's
     by 2e-4 on them): 1e-3 still catches any wiring error (those are of the outputs' own size). The shipped
-    pair meets 1e-4 (README, 'Our own GMM and TOM')."""
+    pair's figures on each OpenCV: README, 'Our own GMM and TOM'."""
     import cv2 as cv
     import onnx
     from models import onnx_float32
