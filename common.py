@@ -18,6 +18,8 @@ import warnings
 import cv2 as cv
 import numpy as np
 
+import openvino_precision
+
 log = logging.getLogger(__name__)
 
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -204,6 +206,10 @@ TARGETS = {name: getattr(cv.dnn, attr) for name, attr in (
 ) if hasattr(cv.dnn, attr)}
 
 
+# targets that are a precision of OpenVINO's CPU plugin (openvino_precision): OpenCV's DNN_TARGET_CPU, the
+# plugin asked for that precision; bf16 only where named, f32 otherwise, whatever the CPU's bf16 units
+OPENVINO_CPU_TARGETS = {'cpu': openvino_precision.F32, 'cpu_bf16': openvino_precision.BF16}
+
 # the target a backend runs on when only the backend is named
 NATURAL_TARGETS = {'default': 'cpu', 'opencv': 'cpu', 'cuda': 'cuda', 'openvino': 'cpu', 'vkcom': 'vulkan'}
 
@@ -225,13 +231,23 @@ def available_pairs():
 
 def backend_target(backend='default', target=None):
     """Map names to OpenCV ids and check that the installed OpenCV offers the pair. Without a
-    target, the backend's natural one (cuda -> cuda, openvino -> cpu, ...).
+    target, the backend's natural one (cuda -> cuda, openvino -> cpu, ...). With the openvino backend,
+    'cpu' asks OpenVINO's CPU plugin for f32 and 'cpu_bf16' for bf16 (openvino_precision), before OpenVINO
+    starts, and logs one warning where the precision in effect differs.
 
     Raises UsageError instead of letting OpenCV fall back to the CPU silently.
     """
     if backend not in BACKENDS:
         raise UsageError('unknown backend %r; choose from %s' % (backend, ', '.join(BACKENDS)))
     target = target or NATURAL_TARGETS.get(backend, 'cpu')
+    precision = None
+    if backend == 'openvino' and target in OPENVINO_CPU_TARGETS:
+        precision = OPENVINO_CPU_TARGETS[target]
+        openvino_precision.request(precision)
+        target = 'cpu'
+    elif target in OPENVINO_CPU_TARGETS and target not in TARGETS:
+        raise UsageError('target %s is a precision of OpenVINO\'s CPU plugin: use it with --backend openvino'
+                         % target)
     if target not in TARGETS:
         raise UsageError('unknown target %r; choose from %s' % (target, ', '.join(TARGETS)))
     backend_id, target_id = BACKENDS[backend], TARGETS[target]
@@ -244,6 +260,10 @@ def backend_target(backend='default', target=None):
                 '--backend %s --target %s' % tuple(pair.split('/')) for pair in available_pairs()[:4])
         raise UsageError('backend %s with target %s is not available in this OpenCV %s build (%s)'
                          % (backend, target, cv.__version__, hint))
+    if precision is not None:
+        line = openvino_precision.mismatch(precision)
+        if line:
+            log.warning(line)
     return backend_id, target_id
 
 
@@ -251,9 +271,10 @@ def add_backend_arguments(parser):
     """--backend and --target, the same in every script."""
     parser.add_argument('--backend', default='default', choices=list(BACKENDS),
                         help="dnn backend (default: 'default', OpenCV's own choice on the CPU)")
-    parser.add_argument('--target', default=None, choices=list(TARGETS),
+    parser.add_argument('--target', default=None, choices=list(TARGETS) + ['cpu_bf16'],
                         help="dnn target device (default: the backend's own: cpu, cuda for cuda, "
-                             "vulkan for vkcom)")
+                             "vulkan for vkcom); with --backend openvino, cpu computes in f32 on every "
+                             "CPU and cpu_bf16 in bf16 where the CPU has bf16 units")
 
 
 # OpenCV 5's classic engine (None on OpenCV 4, which has no engine choice): the one that returns every
@@ -302,6 +323,8 @@ def set_backend_target(net, backend_id, target_id, engine):
     on_new_engine = NEW_ENGINE_ONLY or (engine is not None and engine in new_engines)
     if on_new_engine and _is_cpu_default(backend_id, target_id):
         return
+    if backend_id == cv.dnn.DNN_BACKEND_INFERENCE_ENGINE:
+        openvino_precision.request()  # f32, unless bf16 was asked for first (backend_target)
     net.setPreferableBackend(backend_id)
     net.setPreferableTarget(target_id)
 

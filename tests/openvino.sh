@@ -92,6 +92,23 @@ fi
 "$VENV/bin/python" -c 'import cv2 as cv, openvino as ov; print("OpenCV", cv.__version__, "with OpenVINO", ov.get_version())'
 [ "${1:-}" = "--build" ] && exit 0
 
-# 5. The OpenVINO tests with this venv, figures printed (-s).
+# 5. The OpenVINO tests with this venv, figures printed (-s): first with f32 asked of OpenVINO's CPU plugin
+#    (the bounds asserted), then, where the CPU has bf16 units, with bf16 (--target cpu_bf16: measured only),
+#    and the two compared. The precision each run asks for is checked by its first test.
 cd "$REPO"
-TRYON_OPENVINO_REQUIRED=1 "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/test_openvino.py
+"$VENV/bin/python" -c '
+import openvino as ov
+core = ov.Core()
+print("OpenVINO CPU plugin: capabilities", " ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+      "| default precision hint", core.get_property("CPU", "INFERENCE_PRECISION_HINT"))'
+FIGURES=$(mktemp -d)
+TRYON_OPENVINO_REQUIRED=1 TRYON_OPENVINO_PRECISION=f32 TRYON_OPENVINO_FIGURES=$FIGURES/f32.json \
+    "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/test_openvino.py
+if "$VENV/bin/python" -c 'import sys, openvino_precision as p; sys.exit(0 if p.cpu_has_bf16() else 1)'; then
+    TRYON_OPENVINO_REQUIRED=1 TRYON_OPENVINO_PRECISION=bf16 TRYON_OPENVINO_FIGURES=$FIGURES/bf16.json \
+        "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/test_openvino.py
+    "$VENV/bin/python" tests/openvino_bf16_report.py "$FIGURES/f32.json" "$FIGURES/bf16.json"
+else
+    echo "this CPU has no bf16 units: OpenVINO computes in f32 with either target; no bf16 run"
+fi
+rm -rf "$FIGURES"

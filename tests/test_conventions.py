@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import common
+import openvino_precision
 import virtual_try_on as vto
 from conftest import REPO_DIR, VITON_CLOTHES, VITON_PERSONS
 from test_virtual_try_on_cli import make_person_analysis
@@ -106,6 +107,44 @@ def test_backend_alone_picks_its_natural_target():
 def test_unavailable_target_says_what_to_add():
     with pytest.raises(common.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
         common.backend_target('opencv', 'cuda')
+
+
+def test_cpu_bf16_is_a_target_of_openvino_only(tmp_path):
+    with pytest.raises(common.UsageError, match=r'cpu_bf16 is a precision of OpenVINO.*--backend openvino'):
+        common.backend_target('opencv', 'cpu_bf16')
+    script = os.path.join(REPO_DIR, 'virtual_try_on.py')
+    for backend, message in (('opencv', 'use it with --backend openvino'),
+                             ('openvino', None)):
+        result = subprocess.run([sys.executable, script, '-i', VITON_PERSONS[0], '-c', VITON_CLOTHES[0],
+                                 '-o', str(tmp_path / 'out.png'), '--backend', backend, '--target', 'cpu_bf16'],
+                                capture_output=True, text=True, timeout=120)
+        if message is None and 'not available' not in result.stderr:
+            continue   # an OpenCV built with OpenVINO: tests/test_openvino.py covers it
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+        assert len(lines) == 1 and 'Traceback' not in result.stderr, result.stderr
+        assert (message or 'backend openvino with target cpu is not available') in lines[0]
+
+
+def test_openvino_f32_request_caps_the_cpu_isa_below_bf16_and_keeps_the_users_own_cap():
+    # OpenVINO's documented ISA names, lowest to highest: ... AVX512_CORE, AVX512_CORE_VNNI, AVX512_CORE_BF16
+    assert openvino_precision.isa_cap_environment({}, 'f32') == {
+        'OV_CPU_MAX_ISA': 'AVX512_CORE_VNNI', 'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_VNNI'}
+    assert openvino_precision.isa_cap_environment({}, 'bf16') == {}
+    assert openvino_precision.isa_cap_environment({'ONEDNN_MAX_CPU_ISA': 'AVX2'}, 'f32') == {}
+    assert openvino_precision.isa_cap_environment({'OV_CPU_MAX_ISA': 'ALL'}, 'f32') == {}
+    with pytest.raises(ValueError):
+        openvino_precision.isa_cap_environment({}, 'fp16')
+
+
+def test_bf16_units_read_from_cpuinfo_flags():
+    sapphire_rapids = 'processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n'
+    zen4 = 'flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n'
+    skylake = 'flags\t\t: fpu sse avx2 avx512f avx512bw avx512vl\n'
+    assert openvino_precision.cpu_has_bf16(sapphire_rapids) is True
+    assert openvino_precision.cpu_has_bf16(zen4) is True
+    assert openvino_precision.cpu_has_bf16(skylake) is False
+    assert openvino_precision.cpu_has_bf16('model name\t: some CPU\n') is None
 
 
 def build_parsers():

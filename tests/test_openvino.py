@@ -9,7 +9,13 @@ default 10) on both backends.
 
 The reference is the OpenCV backend as the project runs it (common.dnn_engine: the new engine on OpenCV 5
 where the network allows it), an implementation independent of OpenVINO's CPU plugin.
+
+TRYON_OPENVINO_PRECISION picks the precision asked of OpenVINO's CPU plugin for the whole process
+(openvino_precision, before the first OpenVINO call): f32 (default) asserts the bounds below; bf16 (what
+--target cpu_bf16 gives) only measures, as its differences are what README states, and asserts that bf16 is
+in effect where the CPU has bf16 units. TRYON_OPENVINO_FIGURES=path also writes the figures as JSON.
 """
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +26,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO_DIR, SHARED_DATA, VITON_CLOTHES, VITON_PERSONS
+import openvino_precision
+
+PRECISION = os.environ.get('TRYON_OPENVINO_PRECISION', openvino_precision.F32)
+openvino_precision.request(PRECISION)  # before any OpenVINO call of this process, the check below included
 
 OPENVINO = cv.dnn.DNN_BACKEND_INFERENCE_ENGINE
 OPENCV, CPU = cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU
@@ -57,14 +67,26 @@ def print_figures():
     yield
     if not FIGURES:
         return
-    print('\n\nOpenVINO %s vs OpenCV backend, OpenCV %s, %d threads, %d runs per figure'
-          % (_openvino_version(), cv.__version__, cv.getNumThreads(), REPEAT))
+    print('\n\nOpenVINO %s (%s asked, %s in effect) vs OpenCV backend, OpenCV %s, %d threads, %d runs per figure'
+          % (_openvino_version(), PRECISION, openvino_precision.in_effect(), cv.__version__,
+             cv.getNumThreads(), REPEAT))
     print('forward times in ms: first call (OpenVINO compiles then) / median / 95th percentile of the rest')
     print('%-22s %-17s %10s %9s   %-24s %-24s' % ('network', 'output', 'max|diff|', 'max|ref|',
                                                 'OpenVINO ms', 'OpenCV ms'))
     for network, output, diff, scale, ov_times, cv_times in FIGURES:
         print('%-22s %-17s %10.3g %9.3g   %-24s %-24s' % (network, output, diff, scale,
                                                            _median_p95(ov_times), _median_p95(cv_times)))
+    if os.environ.get('TRYON_OPENVINO_FIGURES'):
+        with open(os.environ['TRYON_OPENVINO_FIGURES'], 'w') as f:
+            json.dump({'precision': PRECISION, 'in_effect': openvino_precision.in_effect(),
+                       'figures': [[network, output, diff, scale, list(ov_times), list(cv_times)]
+                                   for network, output, diff, scale, ov_times, cv_times in FIGURES]}, f)
+
+
+def within(value, bound):
+    """value <= bound where f32 is asked (the bounds hold the fp32 path to them); always True in a bf16
+    run, which measures what bf16 costs and asserts nothing of it."""
+    return PRECISION == openvino_precision.BF16 or value <= bound
 
 
 def _openvino_version():
@@ -146,6 +168,19 @@ def viton_inputs(synthetic_dir):
     return {'agnostic': agnostic, 'cloth': cloth_tensor, 'warped': warped, 'person': person}
 
 
+# ---------------------------------------------------------------------------- the precision in effect
+def test_precision_in_effect():
+    """The one-convolution probe through cv.dnn's OpenVINO backend: f32 where f32 is asked, on every CPU;
+    bf16 where bf16 is asked and the CPU has bf16 units. Its error is the first row of the figures."""
+    expected = PRECISION
+    if PRECISION == openvino_precision.BF16 and not openvino_precision.cpu_has_bf16():
+        expected = openvino_precision.F32
+    FIGURES.append(('precision probe', 'conv 1x1, ' + openvino_precision.in_effect(),
+                    openvino_precision.measured_error(), 1.0, [], []))
+    assert openvino_precision.in_effect() == expected, openvino_precision.measured_error()
+    assert openvino_precision.mismatch(expected) is None
+
+
 # ---------------------------------------------------------------------------- the networks
 def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
     """GMM as models/convert_gmm.py writes it (Correlation as standard ops), read by plain cv.dnn.readNet:
@@ -169,9 +204,9 @@ def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
                     float((np.abs(theta_ref) * to_px).max()), times[0], times[1]))
     FIGURES.append(('GMM (standard-op)', 'TPS grid, px', float(grid_diff.max()), float(grid_px.max()),
                     times[0], times[1]))
-    assert diff <= 1e-3
-    assert (np.abs(theta_ov - theta_ref) * to_px).max() <= 0.5
-    assert grid_diff.max() <= 0.5
+    assert within(diff, 1e-3)
+    assert within((np.abs(theta_ov - theta_ref) * to_px).max(), 0.5)
+    assert within(grid_diff.max(), 0.5)
 
 
 def test_gmm_in_cp_vton_class(synthetic_dir, viton_inputs):
@@ -181,7 +216,7 @@ def test_gmm_in_cp_vton_class(synthetic_dir, viton_inputs):
     theta_ov = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
     cp_vton.setBackendAndTarget(OPENCV, CPU)
     theta_ref = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
-    assert np.abs(theta_ov - theta_ref).max() <= 1e-3
+    assert within(np.abs(theta_ov - theta_ref).max(), 1e-3)
 
 
 def test_tom(synthetic_dir, viton_inputs):
@@ -193,11 +228,11 @@ def test_tom(synthetic_dir, viton_inputs):
     # outputs of order 1 where the composition uses them (tanh, sigmoid): relative to the output's scale
     diff, = record('TOM', ['render+mask'], [ov], [ref], times)
     scale = max(1.0, float(np.abs(ref).max()))
-    assert diff <= 1e-3 * scale
+    assert within(diff, 1e-3 * scale)
     images = [virtual_try_on.CpVton.compose(out, viton_inputs['warped']).astype(int) for out in (ov, ref)]
     grey = float(np.abs(images[0] - images[1]).max())
     FIGURES.append(('TOM', 'try-on, grey lvl', grey, 255.0, times[0], times[1]))
-    assert grey <= 1
+    assert within(grey, 1)
 
 
 def test_blazepose(blazepose_model):
@@ -214,7 +249,7 @@ def test_blazepose(blazepose_model):
     times = detections[2]
     for diff, ref in zip(record('BlazePose detector', ['boxes', 'scores'], detections[0], detections[1], times),
                          detections[1]):
-        assert diff <= 1e-3 * max(1.0, float(np.abs(ref).max()))
+        assert within(diff, 1e-3 * max(1.0, float(np.abs(ref).max())))
     size = openpose.LANDMARK_INPUT['width']
     blob = cv.dnn.blobFromImage(cv.resize(person, (size, size)), openpose.LANDMARK_INPUT['scale'], (size, size),
                                 openpose.LANDMARK_INPUT['mean'], swapRB=True)
@@ -224,16 +259,16 @@ def test_blazepose(blazepose_model):
     record('BlazePose (TFLite)', ['landmarks', 'presence'], outputs[0], outputs[1], times)
     xy_diff = float(np.abs(landmarks[0][:, :2] - landmarks[1][:, :2]).max())   # 256-px crop units
     FIGURES.append(('BlazePose (TFLite)', 'landmarks xy, px', xy_diff, 256.0, times[0], times[1]))
-    assert xy_diff <= 0.5
-    assert abs(float(outputs[0][1].ravel()[0]) - float(outputs[1][1].ravel()[0])) <= 1e-3
+    assert within(xy_diff, 0.5)
+    assert within(abs(float(outputs[0][1].ravel()[0]) - float(outputs[1][1].ravel()[0])), 1e-3)
     worst = 0.0
     for path in VITON_PERSONS:
         image = cv.imread(path)
         keypoints = [models[backend].infer(image) for backend in (OPENVINO, OPENCV)]
-        assert np.array_equal(keypoints[0][:, 2] > 0, keypoints[1][:, 2] > 0), path
+        assert within(int(np.sum((keypoints[0][:, 2] > 0) != (keypoints[1][:, 2] > 0))), 0), path
         worst = max(worst, float(np.abs(keypoints[0][:, :2] - keypoints[1][:, :2]).max()))
     FIGURES.append(('BlazePose (TFLite)', 'COCO-18 on 6, px', worst, float(WIDTH), [], []))
-    assert worst <= 0.5
+    assert within(worst, 0.5)
 
 
 def test_openpose_coco(synthetic_dir):
@@ -248,14 +283,14 @@ def test_openpose_coco(synthetic_dir):
         times.append(timed(lambda: models[backend].heatmaps(person), max(1, REPEAT // 5)))  # seconds a call
         outputs.append(models[backend].heatmaps(person)[0])
     diff, = record('OpenPose COCO (synth.)', ['heatmaps'], [outputs[0]], [outputs[1]], times)
-    assert diff <= 1e-3 * max(1.0, float(np.abs(outputs[1]).max()))
+    assert within(diff, 1e-3 * max(1.0, float(np.abs(outputs[1]).max())))
     keypoints = [models[backend].infer(person) for backend in (OPENVINO, OPENCV)]
     found = keypoints[1][:, 2] > 0
-    assert np.array_equal(keypoints[0][:, 2] > 0, found)
+    assert within(int(np.sum((keypoints[0][:, 2] > 0) != found)), 0)
     if found.any():
         kp_diff = float(np.abs(keypoints[0][found, :2] - keypoints[1][found, :2]).max())
         FIGURES.append(('OpenPose COCO (synth.)', 'keypoints, px', kp_diff, float(WIDTH), [], []))
-        assert kp_diff <= 0.5
+        assert within(kp_diff, 0.5)
 
 
 def test_parsing_graph(synthetic_dir):
@@ -269,11 +304,11 @@ def test_parsing_graph(synthetic_dir):
         times.append(timed(lambda: models[backend].forward_scores(person), max(1, REPEAT // 2)))
         outputs.append(models[backend].forward_scores(person))
     diff, = record('parsing (TF graph)', ['scores'], [outputs[0]], [outputs[1]], times)
-    assert diff <= 1e-3 * max(1.0, float(np.abs(outputs[1]).max()))
+    assert within(diff, 1e-3 * max(1.0, float(np.abs(outputs[1]).max())))
     labels = [models[backend].infer(person) for backend in (OPENVINO, OPENCV)]
     disagree = float(np.mean(labels[0] != labels[1]))
     FIGURES.append(('parsing (TF graph)', 'labels differ', disagree, 1.0, [], []))
-    assert disagree <= 1e-3
+    assert within(disagree, 1e-3)
 
 
 def test_mediapipe_parsing_classifier():
@@ -289,30 +324,35 @@ def test_mediapipe_parsing_classifier():
         times.append(timed(lambda: models[backend].score_planes(planes)))
         outputs.append(models[backend].score_planes(planes))
     diff, = record('MediaPipe parsing MLP', ['class scores'], [outputs[0]], [outputs[1]], times)
-    assert diff <= 1e-3 * max(1.0, float(np.abs(outputs[1]).max()))
+    assert within(diff, 1e-3 * max(1.0, float(np.abs(outputs[1]).max())))
     disagree = float(np.mean(outputs[0].argmax(axis=0) != outputs[1].argmax(axis=0)))
     FIGURES.append(('MediaPipe parsing MLP', 'classes differ', disagree, 1.0, [], []))
-    assert disagree <= 1e-3
+    assert within(disagree, 1e-3)
 
 
 # ---------------------------------------------------------------------------- the command line
 def test_cli_backend_openvino_on_every_viton_pair(synthetic_models_home, tmp_path):
     """virtual_try_on.py --synthetic --backend openvino --target cpu (real BlazePose, synthetic parsing,
-    GMM, TOM) on the six shared pairs: exit 0 and within 2 grey levels of --backend opencv."""
+    GMM, TOM) on the six shared pairs: exit 0, no precision warning, and within 2 grey levels of --backend
+    opencv. In a bf16 run, --target cpu_bf16."""
     script = os.path.join(REPO_DIR, 'virtual_try_on.py')
-    env = dict(os.environ, OPENCV_TRYON_MODELS=synthetic_models_home)
+    # without this process's ISA cap, so that the command line's own request is what is tested
+    env = {name: value for name, value in os.environ.items() if name not in openvino_precision.ISA_CAP_VARIABLES}
+    env[common.MODELS_ENV] = synthetic_models_home
     worst, seconds = 0, {'openvino': [], 'opencv': []}
     for pair, (person, cloth) in enumerate(zip(VITON_PERSONS, VITON_CLOTHES)):
         images = []
         for backend in ('openvino', 'opencv'):
             out = tmp_path / ('%d_%s.png' % (pair, backend))
             start = time.perf_counter()
+            target = 'cpu_bf16' if backend == 'openvino' and PRECISION == openvino_precision.BF16 else 'cpu'
             result = subprocess.run([sys.executable, script, '--synthetic', '-i', person, '-c', cloth,
-                                     '-o', str(out), '--backend', backend, '--target', 'cpu'],
+                                     '-o', str(out), '--backend', backend, '--target', target],
                                     capture_output=True, text=True, env=env, timeout=600)
             seconds[backend].append(time.perf_counter() - start)
             assert result.returncode == 0, (backend, result.stderr)
+            assert 'OpenVINO computes in' not in result.stderr, result.stderr
             images.append(cv.imread(str(out)).astype(int))
         worst = max(worst, int(np.abs(images[0] - images[1]).max()))
     FIGURES.append(('CLI, 6 VITON pairs', 'grey levels', worst, 255.0, seconds['openvino'], seconds['opencv']))
-    assert worst <= 2
+    assert within(worst, 2)
