@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 MODELS_ENV = 'OPENCV_TRYON_MODELS'
 
-# ONNX metadata key that marks the seeded random stand-ins built by models/synthetic.py
+# ONNX metadata key that marks the seeded random stand-ins built by tools/synthetic.py
 SYNTHETIC_KEY = 'synthetic'
 
 
@@ -335,7 +335,7 @@ def onnx_is_synthetic(model_proto):
 
 
 class SyntheticModelWarning(UserWarning):
-    """A model with seeded random weights (models/synthetic.py) was loaded: its output means nothing.
+    """A model with seeded random weights (tools/synthetic.py) was loaded: its output means nothing.
     Filter it like any warning: warnings.filterwarnings('ignore', category=common.SyntheticModelWarning)."""
 
 

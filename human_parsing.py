@@ -58,7 +58,7 @@ LIP_PALETTE_RGB = np.array([
     [51, 169, 220], [0, 254, 254], [85, 254, 169], [169, 254, 85], [254, 254, 0], [254, 169, 0],
 ], dtype=np.uint8)
 
-# first node of models/synthetic_parsing.py graphs (a Const), so a look at the file's head tells
+# first node of tools/synthetic_parsing.py graphs (a Const), so a look at the file's head tells
 SYNTHETIC_MARKER = b'SYNTHETIC_seeded_random_weights'
 LOSSLESS_LABEL_FORMATS = ('.png', '.bmp', '.tif', '.tiff', '.pgm', '.ppm', '.pnm')
 
@@ -384,7 +384,7 @@ def merge_flipped(scores, scores_mirrored, size):
 
 # ---------------------------------------------------------------------------- network
 def is_synthetic_model(path):
-    """True for a graph from models/synthetic_parsing.py (looks at the first 256 bytes only)."""
+    """True for a graph from tools/synthetic_parsing.py (looks at the first 256 bytes only)."""
     try:
         with open(path, 'rb') as f:
             return SYNTHETIC_MARKER in f.read(256)
@@ -490,7 +490,7 @@ def _check_image(image):
 
 def synthetic_model_path(directory=None):
     """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path."""
-    from models import synthetic_parsing
+    from tools import synthetic_parsing
     directory = directory or os.path.join(common.models_dir(), 'synthetic')
     path = os.path.join(directory, MODEL_NAME)
     expected = synthetic_parsing.graph_def_bytes()
@@ -511,7 +511,7 @@ def synthetic_model_path(directory=None):
 # ---------------------------------------------------------------------------- parsing from MediaPipe's models
 POSE_SEGMENTATION_MODEL = 'pose_landmark_full.tflite'
 SELFIE_MODEL = 'selfie_segmentation.tflite'
-# the per-pixel classifier fitted by models/fit_mediapipe_parsing.py on VITON's training parsings
+# the per-pixel classifier fitted by tools/fit_mediapipe_parsing.py on VITON's training parsings
 MEDIAPIPE_TABLE = os.path.join(common.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
 MEDIAPIPE_WORK_SIZE = 256   # longest side the labels are worked out at (VITON's photos are 256x192)
 # classes of the classifier: background, hair, face, upper body, arm, pants, skirt, leg, shoe; the LIP
@@ -647,7 +647,7 @@ def parsing_features(image_bgr, keypoints, pose_mask, selfie_mask):
 
 class ParsingClassifier:
     """The fitted per-pixel classifier: a two-hidden-layer perceptron (ReLU) over the parsing features,
-    weights in a small .npz written by models/fit_mediapipe_parsing.py. It runs in cv.dnn as 1x1
+    weights in a small .npz written by tools/fit_mediapipe_parsing.py. It runs in cv.dnn as 1x1
     convolutions over the (26, H, W) feature planes (an ONNX graph built in memory from the table)."""
 
     KEYS = ('mean', 'std', 'W1', 'b1', 'W2', 'b2', 'W3', 'b3')

@@ -1,7 +1,7 @@
 """Body keypoints for the try-on: 18 COCO parts from OpenPose (COCO body model) or BlazePose.
 
 OpenPose is the model CP-VTON was trained with. OpenCV 4 reads its Caffe files directly;
-OpenCV 5 has no Caffe importer and reads the ONNX made by `models/openpose_caffe.py`.
+OpenCV 5 has no Caffe importer and reads the ONNX made by `openpose_caffe.py`.
 When the OpenPose files are absent, MediaPipe's BlazePose (pose_detection.tflite +
 pose_landmark_full.tflite, run as MediaPipe runs them) is used instead and its 33 landmarks
 are mapped to the 18 COCO parts with a correction fitted to OpenPose COCO on VITON train.
@@ -18,6 +18,8 @@ import cv2 as cv
 import numpy as np
 
 import common
+import openpose_caffe
+import tflite_onnx
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,6 @@ def _read_net(reader, path, engine):
         return common.read_net(reader, path, engine)
     except cv.error as err:
         raise common.UsageError('OpenCV cannot load %s: %s' % (path, common.error_line(err)))
-
-
-def _models_module():
-    """models/openpose_caffe.py (wire-format helpers), imported lazily."""
-    from models import openpose_caffe
-    return openpose_caffe
 
 
 # ============================================================================ postprocessing
@@ -134,7 +130,7 @@ class OpenPose:
         if ext == '.caffemodel':
             if not _has_caffe_importer():
                 raise common.UsageError(
-                    'OpenCV %s cannot read Caffe models; convert once with: python3 models/openpose_caffe.py '
+                    'OpenCV %s cannot read Caffe models; convert once with: python3 openpose_caffe.py '
                     '--prototxt %s --caffemodel %s -o %s' % (
                         cv.__version__, config or os.path.join(os.path.dirname(model) or '.', OPENPOSE_PROTOTXT),
                         model,
@@ -142,7 +138,7 @@ class OpenPose:
             config = config or os.path.join(os.path.dirname(model), OPENPOSE_PROTOTXT)
             if not os.path.isfile(config):
                 raise common.UsageError('prototxt for %s not found: %s (pass --config)' % (model, config))
-            synthetic = _models_module().caffemodel_is_synthetic(model)
+            synthetic = openpose_caffe.caffemodel_is_synthetic(model)
             self.engine = None  # OpenCV 4 only: no engine choice
             try:
                 self.net = cv.dnn.readNetFromCaffe(config, model)
@@ -150,7 +146,7 @@ class OpenPose:
                 raise common.UsageError('OpenCV cannot load %s with %s: %s'
                                         % (model, config, (err.err or str(err)).strip()))
         elif ext == '.onnx':
-            synthetic = common.onnx_is_synthetic(_models_module().onnx_metadata_only(model))
+            synthetic = common.onnx_is_synthetic(openpose_caffe.onnx_metadata_only(model))
             self.engine = common.dnn_engine(backend_id, target_id)
             self.net = _read_net(cv.dnn.readNetFromONNX, model, self.engine)
         else:
@@ -244,7 +240,7 @@ POSE_LANDMARKS = {
 BLAZEPOSE_CALIBRATION = os.path.join(common.REPO_DIR, 'models', 'blazepose_coco_calibration.json')
 
 
-def _sigmoid(x):
+def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80, 80)))
 
 
@@ -294,7 +290,7 @@ class BlazePose:
     (pose_detection.tflite, converted to ONNX in memory: OpenCV's TFLite importer lacks two of its
     operators), the rotated square ROI from its keypoints, the landmark model on that crop with
     heatmap refinement, projection back to the photo. infer() gives COCO-18 keypoints calibrated to
-    OpenPose COCO on VITON (models/fit_pose_calibration.py); segment() the person mask."""
+    OpenPose COCO on VITON (tools/fit_pose_calibration.py); segment() the person mask."""
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
                  threshold=None, detector=None, calibration=BLAZEPOSE_CALIBRATION, refine_passes=0):
@@ -317,7 +313,7 @@ class BlazePose:
         self.output_names = ['Identity', 'Identity_1', 'Identity_2', 'Identity_3']
         try:
             with open(self.detector_path, 'rb') as f:
-                detector_onnx = _tflite_module().tflite_to_onnx(f.read())
+                detector_onnx = tflite_onnx.tflite_to_onnx(f.read())
         except OSError as err:
             raise common.UsageError('cannot read %s: %s' % (self.detector_path, err))
         self.detector_bytes = np.frombuffer(detector_onnx.SerializeToString(), np.uint8)
@@ -353,7 +349,7 @@ class BlazePose:
         boxes, scores = self.detector.forward(['Identity', 'Identity_1'])
         boxes = np.asarray(boxes, np.float64).reshape(len(self.anchors), -1)
         clip = POSE_DETECTOR['score_clip']
-        scores = _sigmoid(np.clip(np.asarray(scores, np.float64).ravel(), -clip, clip))
+        scores = sigmoid(np.clip(np.asarray(scores, np.float64).ravel(), -clip, clip))
         keep = np.flatnonzero(scores >= POSE_DETECTOR['min_score'])
         if keep.size == 0:
             return None
@@ -399,7 +395,7 @@ class BlazePose:
         raw = np.asarray(raw, np.float64).reshape(POSE_LANDMARKS['count'], 5)
         landmarks = raw.copy()
         landmarks[:, :2] /= size
-        landmarks[:, 3:5] = _sigmoid(raw[:, 3:5])
+        landmarks[:, 3:5] = sigmoid(raw[:, 3:5])
         landmarks[:, :2] = refine_from_heatmap(landmarks[:, :2], np.asarray(heatmap)[0])
         # projection: crop [0, 1] -> image pixels (rotation about the ROI centre)
         cos, sin = np.cos(rotation), np.sin(rotation)
@@ -407,7 +403,7 @@ class BlazePose:
         landmarks[:, 0] = (cos * u - sin * v) * side + centre[0]
         landmarks[:, 1] = (sin * u + cos * v) * side + centre[1]
         landmarks[:, 2] *= side / size
-        mask = _sigmoid(np.asarray(mask).reshape(size, size)).astype(np.float32)
+        mask = sigmoid(np.asarray(mask).reshape(size, size)).astype(np.float32)
         return landmarks, float(np.asarray(flag).ravel()[0]), mask, to_crop
 
     def estimate(self, image_bgr):
@@ -499,7 +495,7 @@ def refine_from_heatmap(points, heatmap):
     row_ok = (rows >= 0) & (rows < hm_h)
     window = heatmap[np.arange(count)[:, None, None], np.clip(rows, 0, hm_h - 1)[:, :, None],
                      np.clip(cols, 0, hm_w - 1)[:, None, :]]
-    confidence = _sigmoid(window) * (row_ok[:, :, None] & col_ok[:, None, :])
+    confidence = sigmoid(window) * (row_ok[:, :, None] & col_ok[:, None, :])
     total = confidence.sum(axis=(1, 2))
     refine = ((col >= 0) & (col < hm_w) & (row >= 0) & (row < hm_h)
               & (confidence.max(axis=(1, 2)) >= POSE_LANDMARKS['heatmap_min_confidence']) & (total > 0))
@@ -548,12 +544,12 @@ def apply_pose_calibration(landmarks, calibration):
     features, _, scale = pose_calibration_features(landmarks)
     weights = np.asarray(calibration['weights'], np.float64)       # (18, 2, F)
     keypoints[:, :2] += scale * (weights @ features)
-    keypoints[:, 2] = _sigmoid(np.asarray(calibration['show_weights'], np.float64) @ features)
+    keypoints[:, 2] = sigmoid(np.asarray(calibration['show_weights'], np.float64) @ features)
     return keypoints
 
 
 def load_pose_calibration(path):
-    """The fitted BlazePose -> OpenPose COCO table (JSON written by models/fit_pose_calibration.py)."""
+    """The fitted BlazePose -> OpenPose COCO table (JSON written by tools/fit_pose_calibration.py)."""
     try:
         with open(path, 'r', encoding='utf-8') as f:
             table = json.load(f)
@@ -568,12 +564,6 @@ def load_pose_calibration(path):
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise common.UsageError('BlazePose calibration %s is not usable: %s' % (path, err))
     return table
-
-
-def _tflite_module():
-    """models/tflite_onnx.py (the detector's TFLite -> ONNX conversion), imported lazily."""
-    from models import tflite_onnx
-    return tflite_onnx
 
 
 def _check_image(image):
@@ -595,7 +585,7 @@ def default_pose_model(directory=None):
     prototxt = os.path.join(directory, OPENPOSE_PROTOTXT)
     if _has_caffe_importer() and os.path.isfile(caffemodel) and os.path.isfile(prototxt):
         # published files are checked against the registry's sha256; the flagged synthetic stand-in is not one
-        if not _models_module().caffemodel_is_synthetic(caffemodel):
+        if not openpose_caffe.caffemodel_is_synthetic(caffemodel):
             common.verify_published(caffemodel)
             common.verify_published(prototxt)
         return caffemodel

@@ -28,7 +28,7 @@ from common import RuntimeFailure, UsageError
 log = logging.getLogger(__name__)
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
-# the GMM and TOM trained here on VITON (models/train_cpvton.py), shipped in models/: the default when the
+# the GMM and TOM trained here on VITON (tools/train_cpvton.py), shipped in models/: the default when the
 # published pair is not in the models directory
 OWN_GMM_FILE, OWN_TOM_FILE = 'cp_vton_gmm_small.onnx', 'cp_vton_tom_small.onnx'
 # ONNX metadata of a GMM whose correlation is already standard operators (no rewrite, no cache)
@@ -490,7 +490,7 @@ def load_gmm(path, engine=None, cache=True):
     named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
     source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten."""
     metadata = _check_gmm(path)
-    if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (models/train_cpvton.py)
+    if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (tools/train_cpvton.py)
         return _read_onnx_file(path, engine), _is_synthetic(metadata)
     if cache:
         prefix, name = _gmm_cache_name(path, os.path.getsize(path), _sha256(path))
@@ -1038,7 +1038,7 @@ def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
     default_models()); pose and parsing only when the caller has no keypoints / labels."""
     if args.synthetic:
         model_dir = _synthetic_dir()
-        from models import synthetic
+        from tools import synthetic
         synthetic.build_all(model_dir, openpose=False)
         # the synthetic files share the published names, not their bytes
         defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))

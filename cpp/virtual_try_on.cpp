@@ -34,7 +34,7 @@ const char* const kUsage =
     "  --labels         LIP parsing of the person photo (grey label, palette or colour PNG)\n"
     "  --gmm, --tom     CP-VTON models (default: cp_vton_gmm.onnx, cp_vton_tom.onnx in $OPENCV_TRYON_MODELS\n"
     "                   or ./models); the GMM may hold the published custom Correlation node (CPU) or be\n"
-    "                   the standard-op file of models/convert_gmm.py (any backend)\n"
+    "                   the standard-op file of tools/convert_gmm.py (any backend)\n"
     "  --backend, --target  dnn backend and target (default: default, cpu)\n"
     "  --show           also show the result in a window\n";
 

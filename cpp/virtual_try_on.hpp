@@ -5,7 +5,7 @@
 // computed as the Python module computes it (bit for bit up to the agnostic; the TPS grid, the
 // sampling and the composition within 1e-5 of it), so that both give the same 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
 // registered with cv::dnn's LayerFactory (CPU); the standard-op GMM written by
-// models/convert_gmm.py needs no layer at all (any backend).
+// tools/convert_gmm.py needs no layer at all (any backend).
 //
 //     #include "virtual_try_on.hpp"
 //     vton::CpVton model("cp_vton_gmm.onnx", "cp_vton_tom.onnx");
@@ -762,7 +762,7 @@ inline bool isCpuBackend(int backend, int target) {
 
 // GMM + TOM of CP-VTON on the cloth-agnostic person representation, mirroring virtual_try_on.CpVton.
 // gmmPath: the published cp_vton_gmm.onnx (custom Correlation node, served by CorrelationLayer on the
-// CPU) or the standard-op file of models/convert_gmm.py (any backend); tomPath: cp_vton_tom.onnx.
+// CPU) or the standard-op file of tools/convert_gmm.py (any backend); tomPath: cp_vton_tom.onnx.
 class CpVton {
 public:
     CpVton(const std::string& gmmPath, const std::string& tomPath, int backend = cv::dnn::DNN_BACKEND_OPENCV,
@@ -802,7 +802,7 @@ public:
     void setBackendAndTarget(int backend, int target) {
         if (hasCorrelation_ && !isCpuBackend(backend, target))
             std::fprintf(stderr, "warning: %s holds the custom Correlation layer, which runs on the CPU; "
-                                 "convert it with models/convert_gmm.py for this backend\n", gmmPath_.c_str());
+                                 "convert it with tools/convert_gmm.py for this backend\n", gmmPath_.c_str());
         for (cv::dnn::Net* net : {&gmm_, &tom_}) {
             net->setPreferableBackend(backend);
             net->setPreferableTarget(target);

@@ -562,8 +562,8 @@ def print_table(directory, stream=None):
 
 
 def build_synthetic(directory):
-    """The architecture-faithful stand-ins with seeded random weights (models/synthetic.py)."""
-    from models import synthetic
+    """The architecture-faithful stand-ins with seeded random weights (tools/synthetic.py)."""
+    from tools import synthetic
     os.makedirs(directory, exist_ok=True)
     built = synthetic.build_all(directory)
     if isinstance(built, dict):

@@ -20,7 +20,7 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 import common  # noqa: E402
-from models import fit_pose_calibration as fpc  # noqa: E402
+from tools import fit_pose_calibration as fpc  # noqa: E402
 import openpose  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data', 'viton')

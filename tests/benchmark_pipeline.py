@@ -27,7 +27,7 @@ sys.path.insert(0, REPO_DIR)
 import common  # noqa: E402
 import human_parsing as hp  # noqa: E402
 import openpose  # noqa: E402
-from models import synthetic  # noqa: E402
+from tools import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')

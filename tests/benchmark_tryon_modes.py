@@ -28,7 +28,8 @@ sys.path.insert(0, REPO_DIR)
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
-from models import download_models, synthetic  # noqa: E402
+from models import download_models
+from tools import synthetic  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 TEST = os.path.join(SHARED, 'viton', 'test')

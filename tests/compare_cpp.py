@@ -7,7 +7,7 @@
     image-parse and pose files and the synthetic GMM/TOM): the C++ library (tryOnPhoto, the code path of
     the C++ command) against the Python API at network size (virtual_try_on.VirtualTryOn.infer with
     keypoints= and labels=, 256x192), for the published-format GMM (custom Correlation node, served by
-    the C++ Correlation layer) and for the standard-op GMM of models/convert_gmm.py;
+    the C++ Correlation layer) and for the standard-op GMM of tools/convert_gmm.py;
   * the agnostic input of the GMM (the deterministic part before any network), C++ against Python;
   * pilBilinearResize against Pillow on the 5,000 random cases of tests/test_pil_bilinear.py;
   * tpsGrid / gridSample against virtual_try_on.tps_grid / grid_sample;
@@ -35,14 +35,14 @@ SHARED_DATA = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirnam
 
 def synthetic_models(directory):
     """Synthetic GMM (published format) and TOM, and the standard-op GMM converted from it."""
-    from models import synthetic
+    from tools import synthetic
     os.makedirs(directory, exist_ok=True)
     for name, build in ((synthetic.GMM_FILE, synthetic.build_gmm), (synthetic.TOM_FILE, synthetic.build_tom)):
         if not os.path.isfile(os.path.join(directory, name)):
             build(os.path.join(directory, name))
     standard = os.path.join(directory, 'cp_vton_gmm_std.onnx')
     if not os.path.isfile(standard):
-        subprocess.run([sys.executable, os.path.join(REPO_DIR, 'models', 'convert_gmm.py'),
+        subprocess.run([sys.executable, os.path.join(REPO_DIR, 'tools', 'convert_gmm.py'),
                         os.path.join(directory, synthetic.GMM_FILE), standard], check=True, capture_output=True)
     return os.path.join(directory, synthetic.GMM_FILE), standard, os.path.join(directory, synthetic.TOM_FILE)
 
@@ -158,7 +158,7 @@ def main():
     expected = [cpp_support.python_try_on(try_on, SHARED_DATA, person, cloth) for person, cloth in pairs]
     print('Python API: %d pairs in %.0f s' % (len(pairs), time.perf_counter() - start))
     for label, path in (('published-format GMM (C++ Correlation layer)', gmm),
-                        ('standard-op GMM (models/convert_gmm.py)', gmm_standard)):
+                        ('standard-op GMM (tools/convert_gmm.py)', gmm_standard)):
         worst, share, equal, worst_share, seconds = compare_try_ons(helper, path, tom, pairs, expected, work_dir)
         print('C++ vs Python try-on, %s, %d pairs (%.0f s): max difference %d grey level(s), %.4f %% of '
               'pixel values identical (worst pair %.3f %%), %d pairs identical'

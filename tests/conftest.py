@@ -21,12 +21,12 @@ def shared_data():
 
 @pytest.fixture(scope='session')
 def synthetic_dir(tmp_path_factory):
-    """The synthetic model set (models/synthetic.py), built once per test run.
+    """The synthetic model set (tools/synthetic.py), built once per test run.
 
     TRYON_SYNTHETIC_CACHE names a directory to reuse between runs (CI's two OpenCV
     generations share one build); the builders are seeded, so a reuse is the same bytes.
     """
-    from models import synthetic
+    from tools import synthetic
     directory = os.environ.get('TRYON_SYNTHETIC_CACHE') or str(tmp_path_factory.mktemp('synthetic'))
     synthetic.build_all(directory)
     return directory

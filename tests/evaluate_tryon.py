@@ -178,7 +178,7 @@ def main(argv=None):
         print(summary(chain, scores, failed, len(pairs)) + ' (%.0f s)' % (time.monotonic() - start))
 
     if args.repeat:
-        from models import synthetic
+        from tools import synthetic
         ours = forward_times(cp_vton, args.repeat)
         with tempfile.TemporaryDirectory() as directory:
             published = vto.CpVton(synthetic.build_gmm(os.path.join(directory, vto.GMM_FILE)),

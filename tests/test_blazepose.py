@@ -15,9 +15,9 @@ from PIL import Image
 from conftest import SHARED_DATA
 
 import common
-from models import fit_pose_calibration as fpc
+from tools import fit_pose_calibration as fpc
 import openpose
-from models import tflite_onnx
+import tflite_onnx
 
 TEST_SPLIT = os.path.join(SHARED_DATA, 'viton', 'test')
 SUBSET = sorted(f for f in os.listdir(os.path.join(TEST_SPLIT, 'image')) if f.endswith('.jpg'))[::8]

@@ -33,9 +33,9 @@ def cpp_build(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def gmm_forms(synthetic_dir, tmp_path_factory):
-    """The synthetic GMM as published (custom Correlation node) and as models/convert_gmm.py writes it."""
+    """The synthetic GMM as published (custom Correlation node) and as tools/convert_gmm.py writes it."""
     standard = str(tmp_path_factory.mktemp('gmm_std') / 'cp_vton_gmm_std.onnx')
-    from models import convert_gmm
+    from tools import convert_gmm
     from common import run_main
     assert run_main(convert_gmm.main, [os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), standard]) == 0
     return {'published': os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), 'standard-op': standard}
@@ -202,10 +202,10 @@ def test_cpp_command_bad_input_is_one_line_error(cpp_build, bad_input_setup, cas
 
 def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp_path):
     """OpenCV builds without FLOAT16 weights (Debian's 4.6) read the shipped GMM and TOM once
-    models/onnx_float32.py has stored their weights as float32 (the same values): the C++ command on VITON
+    tools/onnx_float32.py has stored their weights as float32 (the same values): the C++ command on VITON
     test pairs against the Python API with the shipped float16 files."""
     from common import run_main
-    from models import onnx_float32
+    from tools import onnx_float32
     gmm, tom = vto.default_models()
     converted = []
     for path in (gmm, tom):

@@ -276,7 +276,7 @@ def test_convert_gmm_command_writes_a_standard_file(synthetic_dir, tmp_path):
     import subprocess
     import sys
     out = str(tmp_path / 'gmm_std.onnx')
-    result = subprocess.run([sys.executable, vto.common.REPO_DIR + '/models/convert_gmm.py',
+    result = subprocess.run([sys.executable, vto.common.REPO_DIR + '/tools/convert_gmm.py',
                              synthetic_dir + '/cp_vton_gmm.onnx', out], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     model = onnx.load(out)

@@ -217,7 +217,7 @@ def test_prototxt_entry_matches_the_shared_copy(shared_data):
 
 def test_produce_rule_points_at_the_converter(tmp_path):
     argv = dm.produce_command(dm.MODELS['openpose_pose_coco.onnx'], str(tmp_path))
-    assert argv[0] == sys.executable and argv[1] == os.path.join(REPO_DIR, 'models', 'openpose_caffe.py')
+    assert argv[0] == sys.executable and argv[1] == os.path.join(REPO_DIR, 'openpose_caffe.py')
     assert argv[argv.index('--prototxt') + 1] == os.path.join(str(tmp_path), 'openpose_pose_coco.prototxt')
     assert argv[argv.index('--caffemodel') + 1] == os.path.join(str(tmp_path), 'pose_iter_440000.caffemodel')
     assert argv[argv.index('-o') + 1] == os.path.join(str(tmp_path), 'openpose_pose_coco.onnx')
@@ -471,9 +471,9 @@ def test_synthetic_option_calls_the_builder(tmp_path, monkeypatch, capsys):
     calls = []
     fake = types.ModuleType('synthetic')
     fake.build_all = lambda directory: calls.append(directory) or [os.path.join(directory, 'a.onnx')]
-    import models
-    monkeypatch.setitem(sys.modules, 'models.synthetic', fake)
-    monkeypatch.setattr(models, 'synthetic', fake, raising=False)
+    import tools
+    monkeypatch.setitem(sys.modules, 'tools.synthetic', fake)
+    monkeypatch.setattr(tools, 'synthetic', fake, raising=False)
     assert dm.run_main(dm.main, ['--synthetic', '--dir', str(tmp_path / 'syn')]) == 0
     assert calls == [str(tmp_path / 'syn')]
     assert 'NOT trained' in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""human_parsing.py and models/synthetic_parsing.py against independent references: hand-computed
+"""human_parsing.py and tools/synthetic_parsing.py against independent references: hand-computed
 merges, cv.resize in LIP's own merge order, a NumPy forward of the synthetic graph with TensorFlow's
 op semantics, round(255 * colormap) from LIP's .mat, and Pillow-written palette PNGs."""
 import os
@@ -15,7 +15,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import human_parsing as hp
-from models import synthetic_parsing
+from tools import synthetic_parsing
 
 COLORMAP_MAT = os.path.join(SHARED_DATA, 'models', 'human_colormap.mat')
 LIP_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434])
@@ -365,7 +365,7 @@ def run_cli(args, models_dir):
 def test_without_a_tensorflow_importer_jppnet_is_one_clear_error(tmp_path):
     """OpenCV 5.1+: JPPNet named by the user fails with one line saying why; the CLI's --synthetic (the
     synthetic JPPNet) too."""
-    from models import synthetic_parsing
+    from tools import synthetic_parsing
     model = synthetic_parsing.build_synthetic_parsing(str(tmp_path / hp.MODEL_NAME))
     with pytest.raises(common.RuntimeFailure, match='no TensorFlow importer'):
         hp.JppNet(model)

@@ -238,7 +238,7 @@ def test_create_parser_without_jppnet_says_so(tmp_path, blazepose_model, selfie_
 
 
 def test_create_parser_prefers_jppnet(tmp_path):
-    from models import synthetic_parsing
+    from tools import synthetic_parsing
     synthetic_parsing.build_synthetic_parsing(str(tmp_path / hp.MODEL_NAME))
     # OpenCV 5.1+ reads no TensorFlow graph: the file is passed over for MediaPipe's models
     assert isinstance(hp.create_parser(directory=str(tmp_path)),

@@ -1,4 +1,4 @@
-"""openpose.py (OpenPose COCO + BlazePose) and models/openpose_caffe.py (Caffe -> ONNX).
+"""openpose.py (OpenPose COCO + BlazePose) and openpose_caffe.py (Caffe -> ONNX).
 
 The converter is checked against OpenCV's own Caffe importer (OpenCV 4), across OpenCV 5's
 two engines, and, on both, against an independent NumPy forward pass of hand-made and
@@ -19,7 +19,8 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import common
 import openpose
-from models import openpose_caffe
+import openpose_caffe
+from tools import synthetic_openpose as openpose_builder
 
 PROTOTXT = os.path.join(SHARED_DATA, 'models', 'openpose_pose_coco.prototxt')
 HAS_CAFFE = hasattr(cv.dnn, 'readNetFromCaffe')
@@ -30,7 +31,7 @@ HAS_ENGINES = hasattr(cv.dnn, 'ENGINE_CLASSIC')
 @pytest.fixture(scope='module')
 def synthetic_openpose(synthetic_dir):
     """The synthetic OpenPose set (prototxt, caffemodel, onnx) of the session's synthetic models."""
-    return openpose_caffe.build_synthetic_openpose(synthetic_dir, PROTOTXT)
+    return openpose_builder.build_synthetic_openpose(synthetic_dir, PROTOTXT)
 
 
 @pytest.fixture(scope='module')
@@ -133,7 +134,7 @@ def write_tiny_net(directory, weights):
     prototxt = directory / 'tiny.prototxt'
     prototxt.write_text(TINY_PROTOTXT)
     caffemodel = directory / 'tiny.caffemodel'
-    caffemodel.write_bytes(openpose_caffe.encode_caffemodel(
+    caffemodel.write_bytes(openpose_builder.encode_caffemodel(
         'tiny', [(name, 'Convolution', blobs) for name, blobs in weights.items()]))
     return prototxt, caffemodel
 
@@ -180,7 +181,7 @@ def test_real_architecture_first_block_matches_numpy(synthetic_openpose, tmp_pat
     """The real prototxt up to pool1 (conv1_1, relu, conv1_2, relu, 2x2 max pool) with the
     synthetic weights regenerated from the seed, on an odd size, against NumPy."""
     net = openpose_caffe.read_prototxt(synthetic_openpose['prototxt'])
-    weights = dict((name, blobs) for name, _, blobs in openpose_caffe.synthetic_weights(net, seed=0))
+    weights = dict((name, blobs) for name, _, blobs in openpose_builder.synthetic_weights(net, seed=0))
     onnx_path = str(tmp_path / 'block1.onnx')
     openpose_caffe.convert(synthetic_openpose['prototxt'], synthetic_openpose['caffemodel'], onnx_path,
                            outputs=['pool1_stage1'])
@@ -256,12 +257,12 @@ def test_prototxt_parser():
 
 def test_legacy_v1_caffemodel_and_blob_forms():
     """V1 `layers` (field 2: name 4, blobs 6) with num/channels/height/width blobs decode too."""
-    v = openpose_caffe._varint
+    v = openpose_builder._varint
     values = np.arange(6, dtype='<f4')
     blob = (v(1 << 3) + v(1) + v(2 << 3) + v(2) + v(3 << 3) + v(1) + v(4 << 3) + v(3)
-            + openpose_caffe._field_bytes(5, values.tobytes()))
-    layer = openpose_caffe._field_bytes(4, b'old') + openpose_caffe._field_bytes(6, blob)
-    data = openpose_caffe._field_bytes(1, b'legacy') + openpose_caffe._field_bytes(2, layer)
+            + openpose_builder._field_bytes(5, values.tobytes()))
+    layer = openpose_builder._field_bytes(4, b'old') + openpose_builder._field_bytes(6, blob)
+    data = openpose_builder._field_bytes(1, b'legacy') + openpose_builder._field_bytes(2, layer)
     with tempfile.NamedTemporaryFile(suffix='.caffemodel', delete=False) as f:
         f.write(data)
     try:
@@ -278,7 +279,7 @@ def test_legacy_v1_caffemodel_and_blob_forms():
 
 
 def test_converter_cli_errors(tmp_path):
-    script = os.path.join(REPO_DIR, 'models', 'openpose_caffe.py')
+    script = os.path.join(REPO_DIR, 'openpose_caffe.py')
     result = subprocess.run([sys.executable, script, '--prototxt', str(tmp_path / 'missing.prototxt'),
                              '--caffemodel', str(tmp_path / 'x.caffemodel'), '-o', str(tmp_path / 'o.onnx')],
                             capture_output=True, text=True)

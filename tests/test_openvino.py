@@ -183,9 +183,9 @@ def test_precision_in_effect():
 
 # ---------------------------------------------------------------------------- the networks
 def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
-    """GMM as models/convert_gmm.py writes it (Correlation as standard ops), read by plain cv.dnn.readNet:
+    """GMM as tools/convert_gmm.py writes it (Correlation as standard ops), read by plain cv.dnn.readNet:
     theta, and the TPS sampling grid it gives, in pixels of the 256x192 frame."""
-    from models import convert_gmm
+    from tools import convert_gmm
     path = str(tmp_path / 'cp_vton_gmm_std.onnx')
     assert convert_gmm.main([os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), path]) == 0
 

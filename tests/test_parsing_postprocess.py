@@ -8,7 +8,7 @@ import pytest
 from conftest import VITON_PERSONS
 
 import human_parsing as hp
-from models import synthetic_parsing
+from tools import synthetic_parsing
 
 MIRROR = np.array(list(range(14)) + [15, 14, 17, 16, 19, 18])
 

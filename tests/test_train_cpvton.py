@@ -1,4 +1,4 @@
-"""The training tool (models/train_cpvton.py) on a few VITON training pairs: its inputs are the runtime's,
+"""The training tool (tools/train_cpvton.py) on a few VITON training pairs: its inputs are the runtime's,
 bit for bit; a paused and resumed run is the uninterrupted run; the export reads in cv.dnn as PyTorch
 computes it. Skipped where PyTorch is not installed (pip install -e .[train])."""
 import csv
@@ -17,7 +17,7 @@ sys.path.insert(0, REPO_DIR)
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
-from models import train_cpvton  # noqa: E402
+from tools import train_cpvton  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 VITON = os.path.join(SHARED, 'viton')
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(TRAIN), reason='VITON training
 
 
 def run(work, *extra):
-    command = [sys.executable, os.path.join(REPO_DIR, 'models', 'train_cpvton.py'), '--data', VITON,
+    command = [sys.executable, os.path.join(REPO_DIR, 'tools', 'train_cpvton.py'), '--data', VITON,
                '--work', str(work), '--limit', '12', '--val', '4', '--batch', '2', '--width', '0.125',
                '--log-every', '1', '--val-every', '2', '--threads', '1', *extra]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -107,7 +107,7 @@ def test_paused_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
         assert _rows(straight / (name + '_loss.csv')) == _rows(paused / (name + '_loss.csv'))
     assert np.array_equal(np.load(straight / 'gmm_theta.npy'), np.load(paused / 'gmm_theta.npy'))
     # a resumed run with other settings is refused
-    command = [sys.executable, os.path.join(REPO_DIR, 'models', 'train_cpvton.py'), '--data', VITON,
+    command = [sys.executable, os.path.join(REPO_DIR, 'tools', 'train_cpvton.py'), '--data', VITON,
                '--work', str(paused), '--limit', '12', '--val', '4', '--gmm-steps', '5']
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and 'other settings' in result.stderr
@@ -121,7 +121,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     pair's figures on each OpenCV: README, 'Our own GMM and TOM'."""
     import cv2 as cv
     import onnx
-    from models import onnx_float32
+    from tools import onnx_float32
     run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
     samples = train_cpvton.Samples(os.path.join(tmp_path, 'cache'))
     indices = np.array([0, 3])
@@ -142,7 +142,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
         graph = onnx.load(path).graph
         assert 'Identity' not in {node.op_type for node in graph.node}
-        # the float32 copy for OpenCV builds without FLOAT16 (models/onnx_float32.py) computes the same
+        # the float32 copy for OpenCV builds without FLOAT16 (tools/onnx_float32.py) computes the same
         converted = onnx.load(path)
         assert onnx_float32.to_float32(converted) > 0
         assert not [t for t in converted.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]

@@ -11,7 +11,7 @@ Supported operators: those of pose_detection.tflite (CONV_2D, DEPTHWISE_CONV_2D,
 DEQUANTIZE, DENSIFY, DEPTH_TO_SPACE, RESIZE_BILINEAR, RESHAPE, CONCATENATION). Anything else
 is a clear error naming the operator.
 
-    python3 models/tflite_onnx.py pose_detection.tflite -o pose_detection.onnx
+    python3 tflite_onnx.py pose_detection.tflite -o pose_detection.onnx
 """
 import argparse
 import os
@@ -20,9 +20,7 @@ import sys
 
 import numpy as np
 
-if not __package__:  # run as a script (python3 models/tflite_onnx.py): make the checkout importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import common  # noqa: E402
+import common
 
 OPSET = 13
 ONNX_INPUT = 'image'

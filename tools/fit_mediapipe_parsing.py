@@ -9,7 +9,7 @@ person masks) exactly as MediaPipeParsing.infer computes it, human_parsing.parsi
 two-hidden-layer perceptron (ReLU, softmax) is trained on them with Adam in numpy, seeded: the
 same inputs give the same file. Evaluate on the test photos only (tests/score_parsing.py).
 
-    python3 models/fit_mediapipe_parsing.py --data ../shared/data/viton/train [--photos 600]
+    python3 tools/fit_mediapipe_parsing.py --data ../shared/data/viton/train [--photos 600]
 """
 import argparse
 import os
@@ -20,7 +20,7 @@ import time
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 import numpy as np  # noqa: E402
 
-if not __package__:  # run as a script (python3 models/fit_mediapipe_parsing.py): make the checkout importable
+if not __package__:  # run as a script (python3 tools/fit_mediapipe_parsing.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
 import human_parsing  # noqa: E402

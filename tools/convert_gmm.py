@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write CP-VTON's GMM with its custom `Correlation` node rewritten into standard ONNX ops.
 
-    python3 models/convert_gmm.py cp_vton_gmm.onnx cp_vton_gmm_std.onnx
+    python3 tools/convert_gmm.py cp_vton_gmm.onnx cp_vton_gmm_std.onnx
 
 The result needs no custom layer anywhere: OpenCV 4.x/5.x (Python or C++, any backend), onnxruntime.
 virtual_try_on.py does the same rewrite in memory on load, so this file is only needed outside it.
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-if not __package__:  # run as a script (python3 models/convert_gmm.py): make the checkout importable
+if not __package__:  # run as a script (python3 tools/convert_gmm.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # noqa: E402

@@ -5,7 +5,7 @@ proven on models that have the published architectures, input/output names and s
 weights. Every file built here is marked synthetic (ONNX metadata ``synthetic = true``, or the marker of
 its format) and every loader prints a warning for it: their output is NOT a try-on.
 
-    python3 models/synthetic.py [DIR]        # same as: python3 models/download_models.py --synthetic
+    python3 tools/synthetic.py [DIR]        # same as: python3 models/download_models.py --synthetic
 
 GMM and TOM follow CP-VTON's ``networks.py`` (GMM: two FeatureExtraction towers, FeatureL2Norm,
 FeatureCorrelation as the custom ``Correlation`` node the published file holds, FeatureRegression;
@@ -17,13 +17,13 @@ import sys
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-if not __package__:  # run as a script (python3 models/synthetic.py): make the checkout importable
+if not __package__:  # run as a script (python3 tools/synthetic.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # noqa: E402
 from common import SYNTHETIC_KEY  # noqa: E402
 
-MODELS_DIR = os.path.dirname(os.path.abspath(__file__))
+MODELS_DIR = os.path.join(common.REPO_DIR, 'models')
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
 HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
@@ -85,7 +85,7 @@ class _GraphBuilder:
     def model(self, inputs, outputs, graph_name):
         graph = helper.make_graph(self.nodes, graph_name, inputs, outputs, initializer=self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)],
-                                  producer_name='opencv-tryon models/synthetic.py', doc_string=SYNTHETIC_DOC)
+                                  producer_name='opencv-tryon tools/synthetic.py', doc_string=SYNTHETIC_DOC)
         model.ir_version = 6
         helper.set_model_props(model, {SYNTHETIC_KEY: 'true', 'description': SYNTHETIC_DOC})
         return model
@@ -196,7 +196,7 @@ def build_all(directory, openpose=True, verbose=False):
         built.append(path)
     path = os.path.join(directory, PARSING_FILE)
     if not os.path.isfile(path):
-        from models.synthetic_parsing import build_synthetic_parsing
+        from tools.synthetic_parsing import build_synthetic_parsing
         build_synthetic_parsing(path)
     built.append(path)
     if openpose:
@@ -207,7 +207,7 @@ def build_all(directory, openpose=True, verbose=False):
                       '(get it with: python3 models/download_models.py openpose_pose_coco.prototxt)',
                       file=sys.stderr)
         else:
-            from models.openpose_caffe import build_synthetic_openpose
+            from tools.synthetic_openpose import build_synthetic_openpose
             built += sorted(build_synthetic_openpose(directory, prototxt).values())
     return built
 

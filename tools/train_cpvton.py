@@ -5,7 +5,7 @@ Tooling, not runtime: it needs PyTorch (`pip install -e .[train]`); the try-on n
 inputs are built by the runtime's own code (virtual_try_on.cloth_agnostic: Pillow-exact shape blur, PIL
 pose squares, head; to_unit_range; tps_grid's basis), so what the networks see here is what they see in use.
 
-    python3 models/train_cpvton.py --data ../shared/data/viton --work /work/tryon-train --out models/
+    python3 tools/train_cpvton.py --data ../shared/data/viton --work /work/tryon-train --out models/
 
 runs every stage in order, each resumable (a finished stage is skipped, an interrupted one resumes from
 its last checkpoint, exactly):
@@ -571,7 +571,7 @@ def export_onnx(model, inputs, input_names, path, metadata):
     onnx_model = onnx.load_from_string(buffer.getvalue())
     _inline_identities(onnx_model)
     _store_fp16(onnx_model)
-    onnx_model.producer_name = 'opencv-tryon models/train_cpvton.py'
+    onnx_model.producer_name = 'opencv-tryon tools/train_cpvton.py'
     onnx.helper.set_model_props(onnx_model, metadata)
     onnx.checker.check_model(onnx_model)
     common.write_bytes(path, onnx_model.SerializeToString())
@@ -592,7 +592,7 @@ def export_models(config, gmm, tom, samples, out_dir, work):
     indices = np.arange(min(2, samples.count))
     data = Warps(os.path.join(work, 'gmm_theta.npy')).add(samples.batch(indices), indices)
     settings = {key: value for key, value in config.items() if key not in _RUN_ONLY}
-    described = {'description': 'CP-VTON %s trained by models/train_cpvton.py on VITON train pairs',
+    described = {'description': 'CP-VTON %s trained by tools/train_cpvton.py on VITON train pairs',
                  'training': json.dumps(settings, sort_keys=True), vto.STANDARD_OPS_KEY: 'true'}
     results = {}
     for name, model, inputs, names in (

@@ -13,7 +13,7 @@ cross-validation within train, on held-out predictions: the most parts within 10
 missing no more than 0.9x the parts that the uncalibrated mapping (MediaPipe's visibility >= 0.5)
 misses. The test split is never fitted on (tests/benchmark_blazepose.py evaluates it).
 
-    python3 models/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
+    python3 tools/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ import sys
 import cv2 as cv
 import numpy as np
 
-if not __package__:  # run as a script (python3 models/fit_pose_calibration.py): make the checkout importable
+if not __package__:  # run as a script (python3 tools/fit_pose_calibration.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
 import openpose  # noqa: E402
@@ -159,7 +159,7 @@ def fit_logistic(features, labels, lam):
     penalty[-1, -1] = 0
     weights = np.zeros(features.shape[1])
     for _ in range(NEWTON_ITERATIONS):
-        p = openpose._sigmoid(features @ weights)
+        p = openpose.sigmoid(features @ weights)
         step = np.linalg.solve((features * (p * (1 - p))[:, None]).T @ features + penalty,
                                features.T @ (p - labels) + penalty @ weights)
         weights -= step
@@ -178,7 +178,7 @@ def cross_validated_show(features, good, lam):
     """(N, 18) show probability of every train photo from a fit on the other folds."""
     probability = np.zeros(good.shape)
     for rest, held in _folds(len(features)):
-        probability[held] = openpose._sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
+        probability[held] = openpose.sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
     return probability
 
 

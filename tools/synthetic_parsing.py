@@ -15,7 +15,7 @@ The GraphDef protobuf is encoded by hand (field numbers from tensorflow/core/fra
 node_def.proto, attr_value.proto, tensor.proto, tensor_shape.proto). The first node is a Const named
 SYNTHETIC_MARKER, so a reader can tell a synthetic file from its first bytes.
 
-    python3 models/synthetic_parsing.py [OUTPUT.pb] [--seed N]
+    python3 tools/synthetic_parsing.py [OUTPUT.pb] [--seed N]
 """
 import argparse
 import os
@@ -23,10 +23,10 @@ import sys
 
 import numpy as np
 
-if not __package__:  # run as a script (python3 models/synthetic_parsing.py): make the checkout importable
+if not __package__:  # run as a script (python3 tools/synthetic_parsing.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
-from models import openpose_caffe  # noqa: E402
+from tools.synthetic_openpose import _varint  # noqa: E402
 
 SYNTHETIC_MARKER = 'SYNTHETIC_seeded_random_weights'
 SYNTHETIC_NOTE = 'SYNTHETIC: seeded random weights, not a trained model'
@@ -71,7 +71,6 @@ def parsing_weights(seed=0):
 
 # ---------------------------------------------------------------------------- protobuf wire format
 # the varint encoder is shared with the Caffe writer; TensorFlow's GraphDef uses the same wire format
-_varint = openpose_caffe._varint
 
 
 def _tag(field, wire_type):
@@ -186,18 +185,11 @@ def build_synthetic_parsing(path, seed=0):
     return path
 
 
-def is_synthetic_parsing(path):
-    """True when the .pb at `path` starts with the synthetic marker node (reads 256 bytes only)."""
-    with open(path, 'rb') as f:
-        head = f.read(256)
-    return SYNTHETIC_MARKER.encode('ascii') in head
-
-
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description='Write the SYNTHETIC LIP JPPNet stand-in (seeded random '
                                                  'weights, not a trained model) as a TensorFlow .pb.')
     parser.add_argument('output', nargs='?', default=os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), 'synthetic', 'lip_jppnet_384.pb'))
+        common.models_dir(), 'synthetic', 'lip_jppnet_384.pb'))
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     print(build_synthetic_parsing(args.output, args.seed))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write an ONNX model whose float16-stored weights (each followed by a Cast to float32, as
-models/train_cpvton.py exports cp_vton_gmm_small.onnx and cp_vton_tom_small.onnx) as plain float32.
+tools/train_cpvton.py exports cp_vton_gmm_small.onnx and cp_vton_tom_small.onnx) as plain float32.
 
-    python3 models/onnx_float32.py models/cp_vton_gmm_small.onnx cp_vton_gmm_small_fp32.onnx
+    python3 tools/onnx_float32.py models/cp_vton_gmm_small.onnx cp_vton_gmm_small_fp32.onnx
 
 The opencv-python wheels (4.14, 5.x) read the float16 files; older OpenCV builds do not (Debian 12's 4.6:
 "Unsupported data type: FLOAT16"), so C++ applications on them load the converted files. The values are
