@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 import cv2 as cv
+import gmm_rewrite
 import virtual_try_on as vto
 
 RNG = np.random.default_rng(1234)
@@ -242,7 +243,7 @@ def test_rewritten_correlation_matches_feature_correlation(engine, c, h, w):
     assert all(node.op_type in ('Transpose', 'Reshape', 'MatMul') for node in model.graph.node)
     a = RNG.standard_normal((1, c, h, w)).astype(np.float32)
     b = RNG.standard_normal((1, c, h, w)).astype(np.float32)
-    net = vto._read_onnx_buffer(model.SerializeToString(), engine)
+    net = gmm_rewrite.read_onnx_buffer(model.SerializeToString(), engine)
     net.setInput(a, 'A')
     net.setInput(b, 'B')
     out = net.forward()
@@ -262,7 +263,7 @@ def test_rewritten_gmm_is_standard_and_engines_agree(synthetic_dir):
     cloth = RNG.uniform(-1, 1, (1, 3, 256, 192)).astype(np.float32)
     thetas = []
     for engine in _engines():
-        net = vto._read_onnx_buffer(model.SerializeToString(), engine)
+        net = gmm_rewrite.read_onnx_buffer(model.SerializeToString(), engine)
         net.setInput(agnostic, 'input.1')
         net.setInput(cloth, 'input.18')
         thetas.append(net.forward().copy())

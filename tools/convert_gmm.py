@@ -4,7 +4,7 @@
     python3 tools/convert_gmm.py cp_vton_gmm.onnx cp_vton_gmm_std.onnx
 
 The result needs no custom layer anywhere: OpenCV 4.x/5.x (Python or C++, any backend), onnxruntime.
-virtual_try_on.py does the same rewrite in memory on load, so this file is only needed outside it.
+gmm_rewrite.py does the same rewrite in memory when CpVton loads, so this file is only needed outside it.
 """
 import argparse
 import os
@@ -14,7 +14,7 @@ if not __package__:  # run as a script (python3 tools/convert_gmm.py): make the 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # noqa: E402
-import virtual_try_on  # noqa: E402
+import gmm_rewrite  # noqa: E402
 
 
 def main(argv=None):
@@ -23,8 +23,8 @@ def main(argv=None):
     parser.add_argument('output', help='standard-op ONNX to write')
     args = parser.parse_args(argv)
     import onnx
-    model = virtual_try_on._load_onnx(args.input, 'GMM')
-    replaced = virtual_try_on.replace_correlation(model)
+    model = gmm_rewrite.load_onnx(args.input, 'GMM')
+    replaced = gmm_rewrite.replace_correlation(model)
     onnx.checker.check_model(model)
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         raise common.UsageError('output directory does not exist: %s' % os.path.dirname(args.output))

@@ -44,9 +44,11 @@ import torch.nn.functional as F  # noqa: E402
 import common  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+import cp_vton  # noqa: E402
+import dataset_mode  # noqa: E402
+import gmm_rewrite  # noqa: E402
 
-HEIGHT, WIDTH = vto.HEIGHT, vto.WIDTH
+HEIGHT, WIDTH = cp_vton.HEIGHT, cp_vton.WIDTH
 CLOTH_LABELS = (5, 6, 7)  # upper clothes, dress, coat: the garment the GMM learns to match (CP-VTON)
 STAGES = ('cache', 'gmm', 'warps', 'tom', 'export')
 
@@ -99,7 +101,7 @@ class GMM(nn.Module):
             nn.Conv2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.ReLU(True),
             nn.Conv2d(c2, c3, 3, 1, 1), nn.BatchNorm2d(c3), nn.ReLU(True),
             nn.Conv2d(c3, c4, 3, 1, 1), nn.BatchNorm2d(c4), nn.ReLU(True))
-        self.linear = nn.Linear(c4 * (HEIGHT // 64) * (WIDTH // 64), 2 * vto.GRID_SIZE ** 2)
+        self.linear = nn.Linear(c4 * (HEIGHT // 64) * (WIDTH // 64), 2 * cp_vton.GRID_SIZE ** 2)
         nn.init.zeros_(self.linear.weight)  # start from the identity warp
         nn.init.zeros_(self.linear.bias)
 
@@ -155,7 +157,7 @@ class TpsWarp(nn.Module):
 
     def __init__(self):
         super().__init__()
-        basis, control = vto._tps_basis(HEIGHT, WIDTH, vto.GRID_SIZE)
+        basis, control = cp_vton.tps_basis(HEIGHT, WIDTH, cp_vton.GRID_SIZE)
         self.register_buffer('basis', torch.from_numpy(basis.astype(np.float32)))      # (H*W, K)
         self.register_buffer('control', torch.from_numpy(control.astype(np.float32)))  # (2, K)
 
@@ -229,13 +231,13 @@ def build_cache(dataroot, pairs_file, work, limit=None):
     final = os.path.join(work, 'cache')
     if os.path.isfile(os.path.join(final, 'pairs.txt')):
         return final
-    pairs = vto.read_pairs(pairs_file)[:limit]
+    pairs = dataset_mode.read_pairs(pairs_file)[:limit]
     temporary = final + '.part'
     os.makedirs(temporary, exist_ok=True)
     arrays = {name: np.lib.format.open_memmap(os.path.join(temporary, name + '.npy'), 'w+', dtype,
                                                (len(pairs),) + shape)
               for name, (shape, dtype) in CACHE_ARRAYS.items()}
-    bar = vto.Progress(len(pairs), 'pairs')
+    bar = dataset_mode.Progress(len(pairs), 'pairs')
     for i, (person_name, cloth_name) in enumerate(pairs):
         for name, value in read_pair(dataroot, person_name, cloth_name).items():
             arrays[name][i] = value
@@ -255,11 +257,11 @@ class Samples:
     def __init__(self, cache_dir):
         self.arrays = {name: np.load(os.path.join(cache_dir, name + '.npy'), mmap_mode='r') for name in CACHE_ARRAYS}
         self.count = len(self.arrays['person'])
-        self.head_lut = vto.head_lookup()
+        self.head_lut = cp_vton.head_lookup()
 
     def agnostic(self, i):
         a = self.arrays
-        return vto.cloth_agnostic(a['labels'][i], np.asarray(a['person'][i]), a['keypoints'][i], self.head_lut)[0]
+        return cp_vton.cloth_agnostic(a['labels'][i], np.asarray(a['person'][i]), a['keypoints'][i], self.head_lut)[0]
 
     def batch(self, indices):
         """Tensors of a batch: agnostic (N, 22), cloth, person (N, 3, H, W) in [-1, 1], cloth_mask, and the
@@ -267,8 +269,8 @@ class Samples:
         a = self.arrays
         stack = lambda f: torch.from_numpy(np.stack([f(i) for i in indices]))  # noqa: E731
         return {'agnostic': stack(self.agnostic),
-                'cloth': stack(lambda i: vto.to_unit_range(np.asarray(a['cloth'][i]))),
-                'person': stack(lambda i: vto.to_unit_range(np.asarray(a['person'][i]))),
+                'cloth': stack(lambda i: cp_vton.to_unit_range(np.asarray(a['cloth'][i]))),
+                'person': stack(lambda i: cp_vton.to_unit_range(np.asarray(a['person'][i]))),
                 'cloth_mask': stack(lambda i: a['cloth_mask'][i][None].astype(np.float32)),
                 'garment': stack(lambda i: np.isin(a['labels'][i], CLOTH_LABELS)[None].astype(np.float32))}
 
@@ -423,8 +425,8 @@ def compute_warps(model, samples, work, batch=16):
     if os.path.isfile(path):
         return path
     model.eval()
-    theta = np.empty((samples.count, 2 * vto.GRID_SIZE ** 2), np.float32)
-    bar = vto.Progress(samples.count, 'pairs')
+    theta = np.empty((samples.count, 2 * cp_vton.GRID_SIZE ** 2), np.float32)
+    bar = dataset_mode.Progress(samples.count, 'pairs')
     with torch.no_grad():
         for start in range(0, samples.count, batch):
             indices = np.arange(start, min(start + batch, samples.count))
@@ -468,7 +470,7 @@ def train(stage, samples, train_pool, val_pool, warps=None):
     config, model = stage.config, stage.model
     model.train()
     warp = TpsWarp()
-    bar = vto.Progress(stage.steps, 'steps', initial=stage.step)
+    bar = dataset_mode.Progress(stage.steps, 'steps', initial=stage.step)
     last_save = time.monotonic()
     loss_log = os.path.join(stage.work, stage.name + '_loss.csv')
     val_log = os.path.join(stage.work, stage.name + '_val.csv')
@@ -593,12 +595,12 @@ def export_models(config, gmm, tom, samples, out_dir, work):
     data = Warps(os.path.join(work, 'gmm_theta.npy')).add(samples.batch(indices), indices)
     settings = {key: value for key, value in config.items() if key not in _RUN_ONLY}
     described = {'description': 'CP-VTON %s trained by tools/train_cpvton.py on VITON train pairs',
-                 'training': json.dumps(settings, sort_keys=True), vto.STANDARD_OPS_KEY: 'true'}
+                 'training': json.dumps(settings, sort_keys=True), gmm_rewrite.STANDARD_OPS_KEY: 'true'}
     results = {}
     for name, model, inputs, names in (
-            ('gmm', gmm, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
+            ('gmm', gmm, [data['agnostic'], data['cloth']], list(gmm_rewrite.GMM_INPUTS)),
             ('tom', tom, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
-        path = os.path.join(out_dir, vto.OWN_GMM_FILE if name == 'gmm' else vto.OWN_TOM_FILE)
+        path = os.path.join(out_dir, cp_vton.OWN_GMM_FILE if name == 'gmm' else cp_vton.OWN_TOM_FILE)
         metadata = dict(described, description=described['description'] % name.upper())
         reference = export_onnx(model, inputs, names, path, metadata)
         results[name] = (path, check_in_cv_dnn(path, inputs, names, reference))

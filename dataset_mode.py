@@ -1,0 +1,167 @@
+"""CP-VTON's test protocol over a dataset in its layout (--dataroot, --pairs): the dataset's parsing and
+keypoints replace the networks, and every pair's 256x192 result is written."""
+import logging
+import os
+import sys
+import time
+
+import cv2 as cv
+
+import common
+import human_parsing
+import openpose
+from common import RuntimeFailure, UsageError
+from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
+from tryon_pipeline import load_tryon
+
+log = logging.getLogger(__name__)
+
+MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and of the cloth photo
+
+
+def check_size(image, what, part):
+    """Refuse images with too few pixels to hold a person or a garment (a 1x1 photo, a thin strip)."""
+    h, w = image.shape[:2]
+    if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
+        raise UsageError('%s is too small: %s is %dx%d, at least %dx%d is needed'
+                         % (what, part, w, h, MIN_SIZE[1], MIN_SIZE[0]))
+
+
+def default_output_name(person_path, cloth_path):
+    stem = lambda p: os.path.splitext(os.path.basename(p))[0]  # noqa: E731
+    return '%s_%s_tryon.png' % (stem(person_path), stem(cloth_path))
+
+
+def warped_output_name(person_path, cloth_path):
+    return default_output_name(person_path, cloth_path)[:-len('_tryon.png')] + '_warped.png'
+
+
+class Progress:
+    """A progress line on stderr for a batch: done/total, items per second, time left. Rewritten in place
+    on a terminal, a new line every `interval_file` seconds otherwise; enabled=False silences it."""
+
+    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0, initial=0):
+        self.total, self.what, self.enabled = total, what, enabled
+        self.initial = initial  # done before this run (a resumed job): not counted in the rate
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.interval = interval if self.tty else interval_file
+        self.start = self.last = time.monotonic()
+        self.width = 0
+
+    def update(self, done, force=False):
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < self.interval):
+            return
+        self.last = now
+        rate = (done - self.initial) / max(now - self.start, 1e-9)
+        left = (self.total - done) / rate if rate > 0 else float('inf')
+        line = '%d/%d %s, %.2f %s/s, %s left' % (done, self.total, self.what, rate, self.what,
+                                                  '?' if left == float('inf') else '%d:%02d' % divmod(round(left), 60))
+        if self.tty:
+            self.stream.write('\r' + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + '\n')
+        self.stream.flush()
+
+    def close(self, done):
+        self.update(done, force=True)
+        if self.enabled and self.tty:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+def read_pairs(path):
+    """CP-VTON's pairs list: one '<person image> <cloth image>' per line -> [(person, cloth), ...]."""
+    if not os.path.isfile(path):
+        raise UsageError('pairs file not found: %s' % path)
+    pairs = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise UsageError('pairs file %s, line %d: expected "<person> <cloth>", got %r'
+                                 % (path, number, line.strip()))
+            pairs.append(tuple(fields))
+    if not pairs:
+        raise UsageError('pairs file %s lists no pairs' % path)
+    return pairs
+
+
+def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwrite=False, progress=True):
+    """CP-VTON's test protocol over a dataset in its layout (DIR/image, cloth, image-parse, pose/<stem>_keypoints.json):
+    the dataset's parsing and keypoints replace the networks; each pair's 256x192 result is written as
+    out_dir/<person>_<cloth>_tryon.png (and with save_warped the warped cloth as ..._warped.png), exactly as
+    the single-pair command with --model-size --labels --keypoints writes it. Existing results are skipped
+    unless overwrite; a bad pair is logged on one line and skipped. make_tryon() gives the VirtualTryOn,
+    called on the first pair that needs it (a rerun over finished results loads no model).
+    Returns (written, skipped, failed) counts."""
+    os.makedirs(out_dir, exist_ok=True)
+    tryon = None
+    written = skipped = failed = 0
+    bar = Progress(len(pairs), 'pairs', enabled=progress)
+    for number, (person_name, cloth_name) in enumerate(pairs, 1):
+        output = os.path.join(out_dir, default_output_name(person_name, cloth_name))
+        warped_output = os.path.join(out_dir, warped_output_name(person_name, cloth_name))
+        if not overwrite and os.path.exists(output) and (not save_warped or os.path.exists(warped_output)):
+            skipped += 1
+            bar.update(number)
+            continue
+        stem = os.path.splitext(person_name)[0]
+        try:
+            person_path = os.path.join(dataroot, 'image', person_name)
+            cloth_path = os.path.join(dataroot, 'cloth', cloth_name)
+            person = common.read_image(person_path, 'person photo')
+            cloth = common.read_image(cloth_path, 'cloth photo')
+            check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+            labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
+            keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
+            if tryon is None:
+                tryon = make_tryon()
+            grid, warped, tom_output = tryon.render(tryon.analyse(person, keypoints, labels), cloth)
+            if save_warped:
+                common.write_image(warped_output, to_image(warped[0]))
+            common.write_image(output, CpVton.compose(tom_output, warped))
+            written += 1
+        except (UsageError, RuntimeFailure, cv.error) as err:
+            failed += 1
+            log.error('pair %d (%s %s) skipped: %s', number, person_name, cloth_name, common.error_line(err))
+        bar.update(number)
+    bar.close(len(pairs))
+    return written, skipped, failed
+
+
+def _make_directory(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
+
+
+def dataset_main(args, backend, target, progress=None):
+    """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
+    The progress line shows when this module's log shows info messages (not under -q), or as told."""
+    if progress is None:
+        progress = log.isEnabledFor(logging.INFO)
+    if not (args.dataroot and args.pairs and args.output):
+        raise UsageError('dataset mode needs --dataroot, --pairs and -o (the output directory)')
+    if args.input or args.cloth:
+        raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
+    if not os.path.isdir(args.dataroot):
+        raise UsageError('dataset directory not found: %s' % args.dataroot)
+    pairs = read_pairs(args.pairs)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError('output path is not a directory: %s' % args.output)
+    _make_directory(args.output)
+    start = time.monotonic()
+    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend, target, False, False),
+                                           args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
+                                           progress)
+    seconds = time.monotonic() - start
+    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written',
+             len(pairs), written, skipped, failed, seconds, written / seconds if seconds > 0 else 0.0)
+    return 1 if failed else 0

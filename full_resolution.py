@@ -1,0 +1,129 @@
+"""The try-on pasted into the person photo at the photo's own resolution: only where the garment changes
+(the old upper garment, the arms, the new garment's cover, never the head), with a soft edge; the rest of the
+photo is returned unchanged."""
+import cv2 as cv
+import numpy as np
+
+from cp_vton import HEIGHT, WIDTH, sigmoid, tanh, to_image
+
+# full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms) and
+# the head classes it never touches (hat, hair, sunglasses, face)
+EDIT_LABELS = (5, 6, 7, 14, 15)
+HEAD_LABELS = (1, 2, 4, 13)
+FACE_LABEL = 13
+BODY_MARGIN = 4  # model pixels the new garment may reach beyond the parsed person
+FEATHER = 3  # soft edge of the pasted region, in photo pixels
+
+
+def cloth_mask(cloth, tolerance=16):
+    """(H, W) uint8 {0, 1} foreground of a garment photographed on a plain background: the pixels that differ
+    from the border's median colour by more than `tolerance` in a channel, with enclosed holes (a white
+    print on the garment) filled, since only background reachable from the border is background."""
+    border = np.concatenate([cloth[0], cloth[-1], cloth[:, 0], cloth[:, -1]])
+    background = np.median(border, axis=0).astype(np.int16)
+    differs = np.abs(cloth.astype(np.int16) - background).max(axis=2) > tolerance
+    outside = cv.copyMakeBorder((~differs).astype(np.uint8), 1, 1, 1, 1, cv.BORDER_CONSTANT, value=1)
+    cv.floodFill(outside, None, (0, 0), 2)
+    return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
+
+
+def neck_row(labels, keypoints=None):
+    """First row (256x192 frame) of the body below the head: the row under the lowest face pixel (the chin),
+    else the neck keypoint's row, else 0."""
+    face_rows = np.flatnonzero((np.asarray(labels) == FACE_LABEL).any(axis=1))
+    if len(face_rows):
+        return int(face_rows[-1]) + 1
+    if keypoints is not None and keypoints[1][2] > 0:
+        return int(np.clip(np.floor(keypoints[1][1]), 0, HEIGHT))
+    return 0
+
+
+def edit_region(labels, warped_mask, composition_mask, keypoints=None):
+    """(256, 192) bool: where the try-on may change the photo. The old upper garment and the arms (from the
+    parsing) and the area the new garment covers (warped-cloth mask times TOM's composition mask), never the
+    head; and whatever the networks output, only on the person: within BODY_MARGIN pixels of the parsed
+    body and below the neck (neck_row)."""
+    labels = np.asarray(labels)
+    covered = warped_mask * composition_mask > 0.5
+    region = (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, HEAD_LABELS)
+    margin = cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * BODY_MARGIN + 1, 2 * BODY_MARGIN + 1))
+    region &= cv.dilate((labels > 0).astype(np.uint8), margin) > 0
+    region[:neck_row(labels, keypoints)] = False
+    return region
+
+
+def _upsample_matrix(left, top, size, model_size):
+    """warpAffine matrix (with WARP_INVERSE_MAP) from pixels of a crop of size (w, h), offset by (left, top),
+    to the model frame that cv.resize made of the crop (half-pixel centres, as resize_to_model)."""
+    (w, h), (model_w, model_h) = size, model_size
+    scale_x, scale_y = model_w / w, model_h / h
+    return np.array([[scale_x, 0, (left + 0.5) * scale_x - 0.5],
+                     [0, scale_y, (top + 0.5) * scale_y - 0.5]], np.float64)
+
+
+def _upsample(small, matrix, size):
+    return cv.warpAffine(small, matrix, size, flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP,
+                         borderMode=cv.BORDER_REPLICATE)
+
+
+def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather=FEATHER, strip_rows=512):
+    """Paste the try-on into the photo at its own resolution.
+
+    Inside `region` (256x192 bool, upsampled to the crop and given a soft edge of `feather` pixels), the
+    original cloth photo is sampled with the TPS grid upsampled to the crop's size, TOM's rendered person
+    and composition mask are upsampled, and the two are composed as CP-VTON composes them; elsewhere the
+    photo's pixels are returned unchanged. Works on the region's bounding box in strips of rows, so memory
+    stays bounded."""
+    x, y, w, h = box
+    result = photo.copy()
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if not len(rows):
+        return result
+    # the region's bounding box in the crop: its model pixels, one more on each side (linear upsampling
+    # reaches that far), and the soft edge
+    top = max(int(np.floor((rows[0] - 1) * h / HEIGHT)) - feather, 0)
+    bottom = min(int(np.ceil((rows[-1] + 2) * h / HEIGHT)) + feather, h)
+    left = max(int(np.floor((cols[0] - 1) * w / WIDTH)) - feather, 0)
+    right = min(int(np.ceil((cols[-1] + 2) * w / WIDTH)) + feather, w)
+    size = (right - left, bottom - top)
+    # the region at full resolution: linear upsampling thresholded at one half (a smooth outline, no
+    # model-pixel stairs), then a box blur: exactly 0 beyond `feather` pixels of it, so those stay untouched
+    inside = _upsample(region.astype(np.uint8) * np.uint8(255), _upsample_matrix(left, top, (w, h), (WIDTH, HEIGHT)), size)
+    inside = cv.threshold(inside, 127, 255, cv.THRESH_BINARY)[1]
+    alpha = cv.blur(inside, (2 * feather + 1, 2 * feather + 1), borderType=cv.BORDER_REPLICATE)
+    del inside
+
+    rendered = to_image(tanh(tom_output[0, :3]))  # as CpVton.compose saves it: BGR uint8
+    composition = sigmoid(tom_output[0, 3])
+    # the cloth at the crop's scale at most (the model frame shows cloth and person at one scale), so that
+    # sampling it does not alias
+    cloth_h, cloth_w = cloth.shape[:2]
+    if cloth_h > h or cloth_w > w:
+        cloth = cv.resize(cloth, (min(cloth_w, w), min(cloth_h, h)), interpolation=cv.INTER_AREA)
+        cloth_h, cloth_w = cloth.shape[:2]
+    # grid value g in [-1, 1] -> model-cloth pixel (g + 1) / 2 * (W - 1) (align_corners=True) -> pixel of this
+    # cloth image, whose 192x256 resize the GMM saw (half-pixel centres). Linear, so it commutes with the
+    # upsampling: the map is made at 256x192 and upsampled as cv.remap's two-channel map.
+    cloth_map = np.empty((HEIGHT, WIDTH, 2), np.float32)
+    for axis, model_side, side in ((0, WIDTH, cloth_w), (1, HEIGHT, cloth_h)):
+        model_pixel = (grid[0, ..., axis] + 1) * (0.5 * (model_side - 1))
+        cloth_map[..., axis] = (model_pixel + 0.5) * (side / model_side) - 0.5
+
+    for start in range(0, size[1], strip_rows):
+        stop = min(start + strip_rows, size[1])
+        # only the columns of this strip that the soft region reaches
+        reached = np.flatnonzero(alpha[start:stop].any(axis=0))
+        if not len(reached):
+            continue
+        first, last = int(reached[0]), int(reached[-1]) + 1
+        matrix = _upsample_matrix(left + first, top + start, (w, h), (WIDTH, HEIGHT))
+        strip = (last - first, stop - start)
+        warped = cv.remap(cloth, _upsample(cloth_map, matrix, strip), None, cv.INTER_LINEAR,
+                          borderMode=cv.BORDER_REPLICATE)
+        mask = _upsample(composition, matrix, strip)
+        tryon = cv.blendLinear(warped, _upsample(rendered, matrix, strip), mask, 1 - mask)
+        weight = alpha[start:stop, first:last].astype(np.float32)
+        target = result[y + top + start:y + top + stop, x + left + first:x + left + last]
+        # (tryon * weight + photo * (255 - weight)) / (255 + 1e-5), rounded: where weight is 0, the photo's value
+        target[...] = cv.blendLinear(tryon, target, weight, 255 - weight)
+    return result

@@ -1,0 +1,183 @@
+"""The whole try-on of one person photo: centre crop, pose, parsing, agnostic, GMM warp, TOM, and the
+full-resolution composite; PersonAnalysis keeps what one person needs for every garment."""
+import inspect
+import logging
+import os
+
+import cv2 as cv
+import numpy as np
+
+import common
+import human_parsing
+import openpose
+from common import RuntimeFailure
+from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
+                     grid_sample, resize_to_model, sigmoid)
+from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_HEIGHT = 512  # the person crop is shrunk to at most this height for pose and parsing
+
+
+def has_torso(keypoints):
+    """A person needs the neck, a shoulder and a hip for the agnostic representation to make sense."""
+    found = np.asarray(keypoints)[:, 2] > 0
+    return bool(found[1] and (found[2] or found[5]) and (found[8] or found[11]))
+
+
+def keypoints_to_model(keypoints, box):
+    """Keypoints in the original photo's pixels -> the 192x256 model frame of the crop `box`."""
+    x, y, w, h = box
+    result = np.array(keypoints, np.float32).reshape(-1, 3)
+    found = result[:, 2] > 0
+    result[:, 0] = np.where(found, (result[:, 0] - x) * (WIDTH / w), 0)
+    result[:, 1] = np.where(found, (result[:, 1] - y) * (HEIGHT / h), 0)
+    return result
+
+
+def labels_to_model(labels, box, photo_shape):
+    """LIP labels of the whole photo (at the photo's size, or any size with the same framing) -> the
+    256x192 model frame of the crop `box`, nearest neighbour (labels are classes, not intensities)."""
+    x, y, w, h = box
+    scale_y, scale_x = labels.shape[0] / photo_shape[0], labels.shape[1] / photo_shape[1]
+    top, left = int(round(y * scale_y)), int(round(x * scale_x))
+    bottom = max(top + 1, int(round((y + h) * scale_y)))
+    right = max(left + 1, int(round((x + w) * scale_x)))
+    return cv.resize(np.ascontiguousarray(labels[top:bottom, left:right]), (WIDTH, HEIGHT),
+                     interpolation=cv.INTER_NEAREST)
+
+
+class PersonAnalysis:
+    """What the try-on needs of one person photo, computed once and reused for every garment.
+
+    photo: the photo as given (BGR uint8); box: its 256:192 centre crop (x, y, w, h); person: that crop at
+    256x192; labels: (256, 192) LIP classes; keypoints: (18, 3) in the 256x192 frame; agnostic:
+    CP-VTON's cloth-agnostic representation (1, 22, 256, 192)."""
+
+    def __init__(self, photo, box, person, labels, keypoints, agnostic):
+        self.photo, self.box, self.person = photo, box, person
+        self.labels, self.keypoints, self.agnostic = labels, keypoints, agnostic
+
+
+class VirtualTryOn:
+    """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
+
+    pose, parsing: objects with infer(image_bgr) returning (18, 3) keypoints / (H, W) LIP labels
+    (openpose.OpenPose or openpose.BlazePose, human_parsing.JppNet); either may be None when the
+    caller passes keypoints / labels.
+
+    For many garments on one person, analyse() once and pass the analysis to infer():
+        analysis = tryon.analyse(person)
+        results = [tryon.infer(analysis, cloth) for cloth in clothes]"""
+
+    def __init__(self, cp_vton, pose=None, parsing=None):
+        self.cp_vton, self.pose, self.parsing = cp_vton, pose, parsing
+
+    def setBackendAndTarget(self, backend, target):
+        for model in (self.cp_vton, self.pose, self.parsing):
+            if model is not None:
+                model.setBackendAndTarget(backend, target)
+
+    def parse_at_model_size(self, image, evidence=None):
+        """The parser's 256x192 labels of an image: from its scores resized to that size when the parser
+        takes a size (JppNet, MediaPipeParsing), else its labels at the image's size, nearest-resized.
+        evidence: the pose step's keypoints and person mask, for a parser that takes them (MediaPipeParsing)."""
+        parameters = inspect.signature(self.parsing.infer).parameters
+        given = {name: value for name, value in (evidence or {}).items() if name in parameters}
+        if 'size' in parameters:
+            return self.parsing.infer(image, size=(WIDTH, HEIGHT), **given)
+        return cv.resize(self.parsing.infer(image, **given), (WIDTH, HEIGHT), interpolation=cv.INTER_NEAREST)
+
+    def analyse(self, person, keypoints=None, labels=None):
+        """person BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person photo,
+        estimated when None. Returns the PersonAnalysis: pose, parsing and agnostic, once per person."""
+        crop, box = crop_to_ratio(person)
+        # the analysis networks see the crop at a bounded size: a 40 MP photo costs no more than a small one
+        analysis = crop
+        if crop.shape[0] > ANALYSIS_HEIGHT:
+            analysis = cv.resize(crop, (max(1, round(crop.shape[1] * ANALYSIS_HEIGHT / crop.shape[0])),
+                                        ANALYSIS_HEIGHT), interpolation=cv.INTER_AREA)
+        evidence = {}
+        if keypoints is None:
+            photo_keypoints = self.pose.infer(analysis)
+            keypoints = keypoints_to_model(photo_keypoints, (0, 0, analysis.shape[1], analysis.shape[0]))
+            if hasattr(self.pose, 'segment'):  # BlazePose: a parser that takes them needs no pose run of its own
+                evidence = {'keypoints': photo_keypoints, 'person_mask': self.pose.segment(analysis)}
+        else:
+            keypoints = keypoints_to_model(keypoints, box)
+        if not has_torso(keypoints):
+            raise RuntimeFailure('no person found: pose found no torso (neck, shoulder and hip) in the photo')
+        if labels is None:
+            labels = self.parse_at_model_size(analysis, evidence)
+        else:
+            labels = labels_to_model(labels, box, person.shape)
+        model_person = resize_to_model(crop)
+        agnostic = self.cp_vton.prepare_agnostic(labels, model_person, keypoints)
+        return PersonAnalysis(person, box, model_person, labels, keypoints, agnostic)
+
+    def render(self, analysis, cloth):
+        """GMM + TOM of one garment on an analysed person: (grid, warped, tom_output), see CpVton.render."""
+        return self.cp_vton.render(analysis.agnostic, cloth)
+
+    def infer(self, person, cloth, keypoints=None, labels=None, full_resolution=True):
+        """person: a PersonAnalysis from analyse(), or a BGR photo (analysed here, with keypoints / labels
+        as in analyse()); cloth BGR uint8 of any size. Returns the photo at its own size with the garment
+        on, or with full_resolution=False CP-VTON's 256x192 result of the photo's centre crop."""
+        analysis = person if isinstance(person, PersonAnalysis) else self.analyse(person, keypoints, labels)
+        grid, warped, tom_output = self.render(analysis, cloth)
+        if not full_resolution:
+            return CpVton.compose(tom_output, warped)
+        return self.composite(analysis, cloth, grid, tom_output)
+
+    @staticmethod
+    def composite(analysis, cloth, grid, tom_output, feather=FEATHER):
+        """The full-resolution result from one garment's GMM grid and TOM output (compose_full_resolution)."""
+        mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
+        warped_mask = grid_sample(mask[None, None], grid)[0, 0]
+        composition = sigmoid(tom_output[0, 3])
+        region = edit_region(analysis.labels, warped_mask, composition, analysis.keypoints)
+        return compose_full_resolution(analysis.photo, analysis.box, cloth, grid, tom_output, region, feather)
+
+
+def _synthetic_dir():
+    return os.path.join(common.models_dir(), 'synthetic')
+
+
+def default_models(directory=None):
+    """(GMM path, TOM path) when none is given: the published pair when both files are in the models
+    directory (checked against models.yml), else the pair trained here on VITON and shipped in the
+    package's models/ (OWN_GMM_FILE, OWN_TOM_FILE). The two always come as a pair: a TOM is trained on
+    its own GMM's warps."""
+    directory = directory or common.models_dir()
+    if all(os.path.isfile(os.path.join(directory, name)) for name in (GMM_FILE, TOM_FILE)):
+        return tuple(common.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
+    shipped = os.path.join(common.REPO_DIR, 'models')
+    found = [directory if os.path.isfile(os.path.join(directory, name)) else shipped
+             for name in (OWN_GMM_FILE, OWN_TOM_FILE)]
+    log.debug('published %s + %s not both in %s: using %s + %s', GMM_FILE, TOM_FILE, directory,
+              OWN_GMM_FILE, OWN_TOM_FILE)
+    return tuple(common.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
+
+
+def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
+    """The VirtualTryOn the command line asks for (models from the arguments, --synthetic, or
+    default_models()); pose and parsing only when the caller has no keypoints / labels."""
+    if args.synthetic:
+        model_dir = _synthetic_dir()
+        from tools import synthetic
+        synthetic.build_all(model_dir, openpose=False)
+        # the synthetic files share the published names, not their bytes
+        defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
+    else:
+        defaults = (None, None) if args.gmm and args.tom else default_models()
+    with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
+        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend, target)
+        pose = parsing = None
+        if need_pose:
+            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
+                                                  config=args.pose_config)
+        if need_parsing:
+            # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
+            parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
+    return VirtualTryOn(cp_vton, pose, parsing)
