@@ -118,33 +118,46 @@ def verify_file(path, entry):
     return None
 
 
-def verify_published(path):
-    """Check a file named like a published model against the registry's size and sha256.
+def stamped_sha256(path):
+    """The file's sha256, remembered in a '.NAME.verified' stamp beside it ("size mtime sha256"): hashing
+    400 MB takes a second, so a file whose size and mtime match its stamp is not hashed again; a changed
+    file is. A read-only directory keeps no stamp and only costs a re-hash next time."""
+    stat = os.stat(path)
+    stamp = os.path.join(os.path.dirname(path), '.%s.verified' % os.path.basename(path))
+    prefix = '%d %d ' % (stat.st_size, stat.st_mtime_ns)
+    try:
+        with open(stamp) as f:
+            recorded = f.read().strip()
+        if recorded.startswith(prefix) and len(recorded) == len(prefix) + 64:
+            return recorded[len(prefix):]
+    except OSError:
+        pass
+    digest = sha256_of(path)
+    try:
+        with open(stamp, 'w') as f:
+            f.write(prefix + digest + '\n')
+    except OSError:
+        pass
+    return digest
 
-    Hashing 400 MB takes a second, so a success is remembered in a '.NAME.verified' file beside it
-    (size and mtime); a changed file is hashed again. RuntimeFailure names the problem and the fix."""
+
+def verify_published(path):
+    """Check a file named like a published model against the registry's size and sha256 (stamped_sha256:
+    a verified file is not hashed again until it changes). RuntimeFailure names the problem and the fix."""
     entry = model_registry().get(os.path.basename(path))
     if not entry or not entry.get('sha256'):
         return
-    stat = os.stat(path)
-    stamp = os.path.join(os.path.dirname(path), '.%s.verified' % os.path.basename(path))
-    signature = '%d %d %s' % (stat.st_size, stat.st_mtime_ns, entry['sha256'])
-    try:
-        with open(stamp) as f:
-            if f.read().strip() == signature:
-                return
-    except OSError:
-        pass
-    problem = verify_file(path, entry)
+    size, problem = os.path.getsize(path), None
+    if entry.get('size') is not None and size != entry['size']:
+        problem = 'size %d bytes, expected %d' % (size, entry['size'])
+    else:
+        actual = stamped_sha256(path)
+        if actual != entry['sha256']:
+            problem = 'sha256 %s, expected %s' % (actual, entry['sha256'])
     if problem:
         raise RuntimeFailure('model file %s is not the published %s (%s): truncated or replaced? '
                              'Fetch it again with: tryon-models %s (python3 models/download_models.py %s in a checkout)'
                              % (path, entry['name'], problem, entry['name'], entry['name']))
-    try:
-        with open(stamp, 'w') as f:
-            f.write(signature + '\n')
-    except OSError:
-        pass  # a read-only models directory only costs a re-hash next time
 
 
 # ---------------------------------------------------------------------------- protobuf wire format

@@ -3,8 +3,6 @@ networks on the cloth-agnostic person representation.
 
 The body shape is blurred by Pillow's BILINEAR resize (pil_bilinear.py), the pose map is PIL's rectangle
 drawing, the warp is PyTorch 0.4's grid_sample (bilinear, border padding, align_corners=True)."""
-from concurrent.futures import ThreadPoolExecutor
-
 import cv2 as cv
 import numpy as np
 
@@ -266,20 +264,17 @@ class CpVton:
         self.head_lut = head_lookup(self.kept_labels)
 
     def _load(self, engine):
-        check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported first, as before
+        check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported before the TOM is read
         tom_inputs, tom_metadata = onnx_summary(self.tom_path, 'TOM')
         if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([25], [0]):
             raise RuntimeFailure('TOM model %s has inputs %s; expected one input of 25 channels'
                                  % (self.tom_path, tom_inputs))
         self.tom_input = next(iter(tom_inputs))
-        # OpenCV reads the TOM while the GMM is hashed (both release the GIL)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            tom = pool.submit(read_onnx_file, self.tom_path, engine)
-            self.gmm, gmm_synthetic = load_gmm(self.gmm_path, engine)
-            try:
-                self.tom = tom.result()
-            except cv.error as err:
-                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
+        self.gmm, gmm_synthetic = load_gmm(self.gmm_path, engine)
+        try:
+            self.tom = read_onnx_file(self.tom_path, engine)
+        except cv.error as err:
+            raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:

@@ -1,6 +1,5 @@
 """The published GMM's custom `Correlation` node rewritten into standard ONNX operators, and the cache
 of the rewrite beside the model, so that only the first load of a GMM pays for it."""
-import hashlib
 import os
 
 import cv2 as cv
@@ -93,14 +92,6 @@ GMM_CACHE_FORMAT = 1  # part of every cache name: raise it when replace_correlat
 CACHE_ENV = 'OPENCV_TRYON_CACHE'
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 22), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def gmm_cache_dirs(path):
     """Where the rewritten GMM of `path` is cached, in order: $OPENCV_TRYON_CACHE when set, else
     .cache/ beside the model, then the user's cache directory (for a read-only models directory)."""
@@ -151,12 +142,13 @@ def load_gmm(path, engine=None, cache=True):
 
     The rewrite (onnx parse, shape inference, serialisation: seconds) is cached as an ONNX file
     named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
-    source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten."""
+    source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten. The sha256 is
+    common.stamped_sha256's, the stamp verify_published keeps: an unchanged file is not hashed again."""
     metadata = check_gmm(path)
     if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (tools/train_cpvton.py)
         return read_onnx_file(path, engine), is_synthetic(metadata)
     if cache:
-        prefix, name = _gmm_cache_name(path, os.path.getsize(path), _sha256(path))
+        prefix, name = _gmm_cache_name(path, os.path.getsize(path), common.stamped_sha256(path))
         for directory in gmm_cache_dirs(path):
             cached = os.path.join(directory, name)
             if os.path.isfile(cached):

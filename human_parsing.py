@@ -270,7 +270,7 @@ def _exact_labels(corner_scores, rows, cols, source_size, size):
     col0, col1, col_weight = _bilinear_taps(source_size[1], size[0])
     r0, r1, wy = row0[rows], row1[rows], row_weight[rows]
     c0, c1, wx = col0[cols], col1[cols], col_weight[cols]
-    with np.errstate(invalid='ignore', over='ignore'):  # inf * 0: NaN, which argmax takes, as before
+    with np.errstate(invalid='ignore', over='ignore'):  # inf * 0: NaN, which argmax takes
         left = corner_scores(r0, c0) * (1 - wy) + corner_scores(r1, c0) * wy
         right = corner_scores(r0, c1) * (1 - wy) + corner_scores(r1, c1) * wy
         return (left * (1 - wx) + right * wx).argmax(axis=0).astype(np.uint8)
@@ -320,7 +320,7 @@ def _resized_argmax(items, size, corner_scores):
         relative_error = 8 * weight_error + slack
         magnitude = 0.0
         for c in range(channels):
-            merged = None  # the items' sum at the source's size: exact float32 additions, as before
+            merged = None  # the items' sum at the source's size: exact float32 additions
             for scores, order, mirrored in items:
                 plane = scores[c if order is None else order[c], lo:hi]
                 if mirrored:
@@ -467,9 +467,10 @@ class JppNet:
                                         'JPPNet parsing graph?' % (self.model_path, scores.shape))
         return scores
 
-    def infer(self, image_bgr, size=None):
+    def infer(self, image_bgr, size=None, keypoints=None, person_mask=None):
         """uint8 LIP labels for a BGR uint8 image, at size = (width, height) (default: the image's),
-        from the scores resized to that size."""
+        from the scores resized to that size. keypoints, person_mask: the parsers' common evidence
+        arguments, which JPPNet does not use (it sees the photo alone)."""
         image_bgr = _check_image(image_bgr)
         scores = self.forward_scores(image_bgr)
         return merge_flipped(scores[0], scores[1], size or (image_bgr.shape[1], image_bgr.shape[0]))
@@ -744,13 +745,13 @@ class MediaPipeParsing:
     a small per-pixel classifier (ParsingClassifier) that splits the person into hair, face, upper
     body, arms, pants/skirt, legs and shoes.
 
-    pose: a pose estimator with infer(image) -> COCO-18 keypoints and segment(image) -> person mask
-    (float32 [0, 1], image size), such as openpose.BlazePose, whose two answers are used; with None, or
-    one without segment() (OpenPose), an openpose.BlazePose of `pose_model` is made here."""
+    pose: a pose estimator whose keypoints_and_mask(image) gives COCO-18 keypoints and a person mask
+    (float32 [0, 1], image size) together, declared by gives_person_mask = True (openpose.BlazePose); with
+    None, or one without a mask (openpose.OpenPose), an openpose.BlazePose of `pose_model` is made here."""
 
     def __init__(self, pose=None, pose_model=None, selfie_model=None, table=MEDIAPIPE_TABLE,
                  backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
-        if not hasattr(pose, 'segment'):   # none given, or one without a person mask (OpenPose): BlazePose's
+        if pose is None or not pose.gives_person_mask:   # none given, or OpenPose: BlazePose's
             import openpose
             pose_model = pose_model or mediapipe_model_path(POSE_SEGMENTATION_MODEL)
             mediapipe_model_path(openpose.BLAZEPOSE_DETECTOR_TFLITE, os.path.dirname(pose_model))  # beside it
@@ -768,7 +769,8 @@ class MediaPipeParsing:
 
     def person_evidence(self, image_bgr):
         """keypoints (18, 3), pose person mask and selfie person mask (float32 [0, 1], image size)."""
-        return self.pose.infer(image_bgr), self.pose.segment(image_bgr), self.selfie.infer(image_bgr)
+        keypoints, person_mask = self.pose.keypoints_and_mask(image_bgr)
+        return keypoints, person_mask, self.selfie.infer(image_bgr)
 
     def work_image(self, image_bgr):
         """The photo shrunk so its longest side is at most MEDIAPIPE_WORK_SIZE, and the factor."""
@@ -803,7 +805,7 @@ class MediaPipeParsing:
         selfie_mask = _helper_thread().submit(self.selfie.infer, work)
         try:
             if keypoints is None or person_mask is None:  # the pose model only for what was not given
-                work_keypoints, pose_mask = self.pose.infer(work), self.pose.segment(work)
+                work_keypoints, pose_mask = self.pose.keypoints_and_mask(work)
         finally:
             selfie_mask = selfie_mask.result()
         if keypoints is not None:
@@ -887,7 +889,7 @@ def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv
     else:
         log.info('%s not found in %s; parsing with MediaPipe models (%s, %s) instead',
                  MODEL_NAME, directory, POSE_SEGMENTATION_MODEL, SELFIE_MODEL)
-    return MediaPipeParsing(pose, pose_model=None if hasattr(pose, 'segment') else mediapipe_model_path(
+    return MediaPipeParsing(pose, pose_model=None if pose is not None and pose.gives_person_mask else mediapipe_model_path(
         POSE_SEGMENTATION_MODEL, directory), selfie_model=mediapipe_model_path(SELFIE_MODEL, directory),
         backend_id=backend_id, target_id=target_id)
 

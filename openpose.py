@@ -113,6 +113,7 @@ def heatmaps_to_keypoints(heatmaps, image_size, input_size, threshold=0.1, conte
 class OpenPose:
     """OpenPose COCO body model (18 parts): Caffe files on OpenCV 4, ONNX on 4 and 5."""
     INPUT = common.model_registry()[OPENPOSE_ONNX]['input']
+    gives_person_mask = False  # keypoints_and_mask() gives keypoints only
 
     def __init__(self, model, config=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV,
                  target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=None):
@@ -199,6 +200,10 @@ class OpenPose:
             raise common.RuntimeFailure('pose model output has shape %s; expected (1, 19, H/8, W/8) '
                                         '(is %s an OpenPose COCO model?)' % (out.shape, self.model_path))
         return out[0], input_size, content_size
+
+    def keypoints_and_mask(self, image_bgr):
+        """(infer(image_bgr), None): OpenPose gives no person mask."""
+        return self.infer(image_bgr), None
 
     def infer(self, image_bgr):
         """(18, 3) float32 keypoints (x, y, confidence) in image pixels, COCO order."""
@@ -290,7 +295,9 @@ class BlazePose:
     (pose_detection.tflite, converted to ONNX in memory: OpenCV's TFLite importer lacks two of its
     operators), the rotated square ROI from its keypoints, the landmark model on that crop with
     heatmap refinement, projection back to the photo. infer() gives COCO-18 keypoints calibrated to
-    OpenPose COCO on VITON (tools/fit_pose_calibration.py); segment() the person mask."""
+    OpenPose COCO on VITON (tools/fit_pose_calibration.py); segment() the person mask;
+    keypoints_and_mask() both from one run."""
+    gives_person_mask = True
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
                  threshold=None, detector=None, calibration=BLAZEPOSE_CALIBRATION, refine_passes=0):
@@ -320,7 +327,6 @@ class BlazePose:
         self.detector_engine = None
         self.anchors = ssd_anchor_centres(POSE_DETECTOR['input_size'], POSE_DETECTOR['anchor_strides'],
                                           POSE_DETECTOR['anchor_offset'])
-        self._last = (None, None)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
@@ -331,7 +337,6 @@ class BlazePose:
             self.detector_engine = engine
         common.set_backend_target(self.detector, backend_id, target_id, engine)
         self.backend_id, self.target_id = backend_id, target_id
-        self._last = (None, None)
 
     # ------------------------------------------------------------------ detector
     def detect(self, image_bgr):
@@ -409,11 +414,8 @@ class BlazePose:
     def estimate(self, image_bgr):
         """Everything one photo gives: dict with 'landmarks' (39, 5) (x, y in image pixels where a
         pixel's centre is at +0.5, z, visibility, presence) or None, 'presence', 'mask' (H, W)
-        float32 in [0, 1]. The last photo's result is kept: infer() then segment() runs once."""
+        float32 in [0, 1]."""
         image_bgr = _check_image(image_bgr)
-        key = (image_bgr.shape, hash(image_bgr.tobytes()))
-        if self._last[0] == key:
-            return self._last[1]
         image_h, image_w = image_bgr.shape[:2]
         result = {'landmarks': None, 'presence': 0.0, 'mask': None}
         detection = self.detect(image_bgr)
@@ -436,7 +438,6 @@ class BlazePose:
                                                 borderMode=cv.BORDER_CONSTANT, borderValue=0)
         else:
             result['mask'] = np.zeros((image_h, image_w), np.float32)
-        self._last = (key, result)
         return result
 
     def landmarks(self, image_bgr):
@@ -453,10 +454,17 @@ class BlazePose:
     def infer(self, image_bgr):
         """(18, 3) float32 keypoints (x, y, confidence) in image pixels, COCO order, calibrated to
         OpenPose COCO; a part OpenPose would not report (hidden, outside the photo) is (0, 0, 0)."""
+        return self._coco_keypoints(self.estimate(image_bgr), image_bgr.shape)
+
+    def keypoints_and_mask(self, image_bgr):
+        """(infer(image_bgr), segment(image_bgr)) from one run of the networks."""
         result = self.estimate(image_bgr)
+        return self._coco_keypoints(result, image_bgr.shape), result['mask'].copy()
+
+    def _coco_keypoints(self, result, image_shape):
         if result['landmarks'] is None:
             return np.zeros((len(COCO_PARTS), 3), np.float32)
-        image_h, image_w = image_bgr.shape[:2]
+        image_h, image_w = image_shape[:2]
         return landmarks_to_coco(result['landmarks'], (image_w, image_h), self.calibration,
                                  self.threshold).astype(np.float32)
 

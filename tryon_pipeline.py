@@ -1,6 +1,5 @@
 """The whole try-on of one person photo: centre crop, pose, parsing, agnostic, GMM warp, TOM, and the
 full-resolution composite; PersonAnalysis keeps what one person needs for every garment."""
-import inspect
 import logging
 import os
 
@@ -63,9 +62,10 @@ class PersonAnalysis:
 class VirtualTryOn:
     """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
 
-    pose, parsing: objects with infer(image_bgr) returning (18, 3) keypoints / (H, W) LIP labels
-    (openpose.OpenPose or openpose.BlazePose, human_parsing.JppNet); either may be None when the
-    caller passes keypoints / labels.
+    pose: an estimator whose keypoints_and_mask(image_bgr) gives (18, 3) keypoints and its person mask, or
+    None when it has none (openpose.OpenPose, openpose.BlazePose); parsing: a parser whose
+    infer(image_bgr, size=, keypoints=, person_mask=) gives LIP labels (human_parsing.JppNet,
+    human_parsing.MediaPipeParsing). Either may be None when the caller passes keypoints / labels.
 
     For many garments on one person, analyse() once and pass the analysis to infer():
         analysis = tryon.analyse(person)
@@ -79,15 +79,11 @@ class VirtualTryOn:
             if model is not None:
                 model.setBackendAndTarget(backend, target)
 
-    def parse_at_model_size(self, image, evidence=None):
-        """The parser's 256x192 labels of an image: from its scores resized to that size when the parser
-        takes a size (JppNet, MediaPipeParsing), else its labels at the image's size, nearest-resized.
-        evidence: the pose step's keypoints and person mask, for a parser that takes them (MediaPipeParsing)."""
-        parameters = inspect.signature(self.parsing.infer).parameters
-        given = {name: value for name, value in (evidence or {}).items() if name in parameters}
-        if 'size' in parameters:
-            return self.parsing.infer(image, size=(WIDTH, HEIGHT), **given)
-        return cv.resize(self.parsing.infer(image, **given), (WIDTH, HEIGHT), interpolation=cv.INTER_NEAREST)
+    def parse_at_model_size(self, image, keypoints=None, person_mask=None):
+        """The parser's 256x192 labels of an image, from its scores resized to that size. keypoints,
+        person_mask: the pose step's evidence, used by a parser that can (MediaPipeParsing: no pose run of
+        its own); every parser takes infer(image, size=, keypoints=, person_mask=)."""
+        return self.parsing.infer(image, size=(WIDTH, HEIGHT), keypoints=keypoints, person_mask=person_mask)
 
     def analyse(self, person, keypoints=None, labels=None):
         """person BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person photo,
@@ -98,18 +94,19 @@ class VirtualTryOn:
         if crop.shape[0] > ANALYSIS_HEIGHT:
             analysis = cv.resize(crop, (max(1, round(crop.shape[1] * ANALYSIS_HEIGHT / crop.shape[0])),
                                         ANALYSIS_HEIGHT), interpolation=cv.INTER_AREA)
-        evidence = {}
+        photo_keypoints = person_mask = None
         if keypoints is None:
-            photo_keypoints = self.pose.infer(analysis)
+            photo_keypoints, person_mask = self.pose.keypoints_and_mask(analysis)
             keypoints = keypoints_to_model(photo_keypoints, (0, 0, analysis.shape[1], analysis.shape[0]))
-            if hasattr(self.pose, 'segment'):  # BlazePose: a parser that takes them needs no pose run of its own
-                evidence = {'keypoints': photo_keypoints, 'person_mask': self.pose.segment(analysis)}
         else:
             keypoints = keypoints_to_model(keypoints, box)
         if not has_torso(keypoints):
             raise RuntimeFailure('no person found: pose found no torso (neck, shoulder and hip) in the photo')
         if labels is None:
-            labels = self.parse_at_model_size(analysis, evidence)
+            # the pose's keypoints go with its mask only: a parser given keypoints alone would pair them
+            # with a mask of its own pose network
+            labels = self.parse_at_model_size(analysis, *((photo_keypoints, person_mask)
+                                                          if person_mask is not None else ()))
         else:
             labels = labels_to_model(labels, box, person.shape)
         model_person = resize_to_model(crop)

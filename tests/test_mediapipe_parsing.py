@@ -120,6 +120,11 @@ def test_pose_with_segment_is_used_instead_of_its_own_blazepose(blazepose_model,
             self.calls.append('segment')
             return np.zeros(image.shape[:2], np.float32)
 
+        gives_person_mask = True
+
+        def keypoints_and_mask(self, image):
+            return self.infer(image), self.segment(image)
+
     pose = FixedPose()
     parser = hp.MediaPipeParsing(pose, selfie_model=selfie_model)
     assert parser.pose is pose

@@ -226,9 +226,13 @@ class Counting:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
-    def infer(self, image):
+    def infer(self, image, **evidence):
         self.calls += 1
-        return self.model.infer(image)
+        return self.model.infer(image, **evidence)
+
+    def keypoints_and_mask(self, image):
+        self.calls += 1
+        return self.model.keypoints_and_mask(image)
 
 
 @pytest.mark.skipif(not human_parsing.TENSORFLOW_IMPORTER, reason='OpenCV 5.1+: no TensorFlow importer for JPPNet')
