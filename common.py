@@ -296,8 +296,19 @@ CLASSIC_ENGINE = getattr(cv.dnn, 'ENGINE_CLASSIC', None)
 
 
 def read_net(reader, source, engine=None):
-    """A cv.dnn reader called with the engine argument only where OpenCV has one (OpenCV 5)."""
-    return reader(source) if engine is None else reader(source, engine)
+    """A cv.dnn reader called with the engine argument only where OpenCV has one (OpenCV 5). `source` is a
+    path or an in-memory model (bytes, or a uint8 array). An in-memory model asked of the classic engine is
+    read from a temporary file: OpenCV 5.0 reads a buffer with its automatic engine choice whatever engine
+    it is given (onnx_importer.cpp), and the new engine then ignores the OpenVINO or CUDA backend set on it."""
+    if engine is None:
+        return reader(source)
+    if engine == CLASSIC_ENGINE and not isinstance(source, str):
+        with tempfile.TemporaryDirectory(prefix='tryon-net-') as directory:
+            path = os.path.join(directory, 'model')
+            with open(path, 'wb') as f:
+                f.write(bytes(source) if isinstance(source, (bytes, bytearray)) else np.asarray(source).tobytes())
+            return reader(path, engine)
+    return reader(source, engine)
 
 
 def error_line(err, empty='unknown error'):

@@ -12,6 +12,7 @@ precision in effect with a one-convolution probe through cv.dnn, and mismatch() 
 """
 import functools
 import os
+import tempfile
 
 import cv2 as cv
 import numpy as np
@@ -90,9 +91,13 @@ def measured_error():
     """Max |difference| of the probe on cv.dnn's OpenVINO backend, CPU target, from float64: ~1e-7 where
     the plugin computes in f32, ~3e-3 in bf16. Runs the probe once per process."""
     model, probe_input, expected = _probe()
-    buffer = np.frombuffer(model, np.uint8)
     classic = getattr(cv.dnn, 'ENGINE_CLASSIC', None)  # OpenCV 5.0: OpenVINO needs the classic engine
-    net = cv.dnn.readNetFromONNX(buffer) if classic is None else cv.dnn.readNetFromONNX(buffer, classic)
+    # read from a file: OpenCV 5.0 reads an in-memory ONNX buffer with the new engine whatever it is asked
+    with tempfile.TemporaryDirectory(prefix='openvino-precision-') as directory:
+        path = os.path.join(directory, 'probe.onnx')
+        with open(path, 'wb') as f:
+            f.write(model)
+        net = cv.dnn.readNetFromONNX(path) if classic is None else cv.dnn.readNetFromONNX(path, classic)
     net.setPreferableBackend(cv.dnn.DNN_BACKEND_INFERENCE_ENGINE)
     net.setPreferableTarget(cv.dnn.DNN_TARGET_CPU)
     net.setInput(probe_input)
