@@ -270,7 +270,9 @@ class CpVton:
             raise RuntimeFailure('TOM model %s has inputs %s; expected one input of 25 channels'
                                  % (self.tom_path, tom_inputs))
         self.tom_input = next(iter(tom_inputs))
-        self.gmm, gmm_synthetic = load_gmm(self.gmm_path, engine)
+        # a published-format TOM may fix its batch at 1; ours leaves it free (render_many batches it)
+        self.tom_batch_free = list(tom_inputs.values())[0][:1] != [1]
+        self.gmm, gmm_synthetic, self.gmm_tanh_pending = load_gmm(self.gmm_path, engine, tanh_in_numpy=True)
         try:
             self.tom = read_onnx_file(self.tom_path, engine)
         except cv.error as err:
@@ -298,7 +300,8 @@ class CpVton:
     def predict_theta(self, cloth_tensor, agnostic):
         self.gmm.setInput(agnostic, GMM_INPUTS[0])
         self.gmm.setInput(cloth_tensor, GMM_INPUTS[1])
-        return self.gmm.forward().reshape(1, -1)
+        theta = self.gmm.forward().reshape(1, -1)
+        return np.tanh(theta) if self.gmm_tanh_pending else theta
 
     def warp_cloth(self, cloth, agnostic):
         """cloth BGR uint8 -> warped cloth (1, 3, 256, 192) in [-1, 1] RGB, by the GMM's TPS."""
@@ -324,8 +327,24 @@ class CpVton:
         """GMM and TOM for one garment, keeping what full-resolution compositing needs. cloth BGR uint8 of any
         size -> (grid (1, 256, 192, 2), warped (1, 3, 256, 192), TOM's raw output (1, 4, 256, 192));
         compose(tom_output, warped) is the 256x192 result of try_on(agnostic, warp_cloth(cloth, agnostic))."""
-        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
-        grid = tps_grid(self.predict_theta(cloth_tensor, agnostic))
-        warped = grid_sample(cloth_tensor, grid)
-        self.tom.setInput(np.concatenate([agnostic, warped], axis=1), self.tom_input)
-        return grid, warped, self.tom.forward()
+        return self.render_many([agnostic], [cloth])[0]
+
+    def render_many(self, agnostics, clothes, batch=1):
+        """render() of several (agnostic, cloth) pairs -> a list of (grid, warped, tom_output), the TOM
+        forwarding up to `batch` pairs at once where its batch dimension is free. Each result equals
+        render() of its pair alone, to the bit: the GMM still runs one pair at a time, because OpenCV 5's
+        graph engine sums the GMM's channel L2 norm in another order inside a batch (theta 2e-7 off, a few
+        pixels of a result), and the TOM's batched forward is checked equal by tests/test_batches.py."""
+        if len(agnostics) != len(clothes):
+            raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
+        cloth_tensors = [to_unit_range(resize_to_model(cloth))[None] for cloth in clothes]
+        grids = [tps_grid(self.predict_theta(tensor, agnostic)) for tensor, agnostic in zip(cloth_tensors, agnostics)]
+        warped = [grid_sample(tensor, grid) for tensor, grid in zip(cloth_tensors, grids)]
+        inputs = np.concatenate([np.concatenate([agnostic, cloth], axis=1) for agnostic, cloth in zip(agnostics, warped)])
+        step = max(1, int(batch)) if self.tom_batch_free else 1
+        outputs = []
+        for start in range(0, len(inputs), step):
+            self.tom.setInput(inputs[start:start + step], self.tom_input)
+            outputs.append(self.tom.forward())
+        tom_output = np.concatenate(outputs)
+        return [(grid, one_warped, tom_output[i:i + 1]) for i, (grid, one_warped) in enumerate(zip(grids, warped))]

@@ -12,10 +12,13 @@ import human_parsing
 import openpose
 from common import RuntimeFailure, UsageError
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
+from shards import shard_bounds, take_shard
 from tryon_pipeline import load_tryon
 
 log = logging.getLogger(__name__)
 
+# try-ons through the TOM at once: 1, because on the CPU a batch is no faster (README, 'Catalogues')
+DEFAULT_BATCH = 1
 MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and of the cloth photo
 
 
@@ -91,18 +94,67 @@ def read_pairs(path):
     return pairs
 
 
-def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwrite=False, progress=True):
+class PendingTryOn:
+    """One pair read and analysed, waiting for its batch: where its results go, its analysis and garment."""
+
+    def __init__(self, number, names, output, warped_output, analysis, cloth):
+        self.number, self.names, self.output, self.warped_output = number, names, output, warped_output
+        self.analysis, self.cloth = analysis, cloth
+
+
+def render_batch(tryon, pending, batch, write, on_failure):
+    """GMM + TOM of the pending try-ons (CpVton.render_many, the TOM `batch` at a time), then
+    write(item, grid, warped, tom_output) for each. A failure of the networks fails every item of the
+    batch, a failure to write only its item; on_failure(item, err) reports each. Returns (written, failed)."""
+    written = failed = 0
+    try:
+        rendered = tryon.cp_vton.render_many([item.analysis.agnostic for item in pending],
+                                             [item.cloth for item in pending], batch)
+    except (UsageError, RuntimeFailure, cv.error) as err:
+        for item in pending:
+            on_failure(item, err)
+        return 0, len(pending)
+    for item, (grid, warped, tom_output) in zip(pending, rendered):
+        try:
+            write(item, grid, warped, tom_output)
+            written += 1
+        except (UsageError, RuntimeFailure, cv.error) as err:
+            failed += 1
+            on_failure(item, err)
+    return written, failed
+
+
+def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwrite=False, progress=True, batch=1):
     """CP-VTON's test protocol over a dataset in its layout (DIR/image, cloth, image-parse, pose/<stem>_keypoints.json):
     the dataset's parsing and keypoints replace the networks; each pair's 256x192 result is written as
-    out_dir/<person>_<cloth>_tryon.png (and with save_warped the warped cloth as ..._warped.png), exactly as
-    the single-pair command with --model-size --labels --keypoints writes it. Existing results are skipped
-    unless overwrite; a bad pair is logged on one line and skipped. make_tryon() gives the VirtualTryOn,
-    called on the first pair that needs it (a rerun over finished results loads no model).
-    Returns (written, skipped, failed) counts."""
+    out_dir/<person>_<cloth>_tryon.png (and with save_warped the warped cloth as ..., written first) exactly
+    as the single-pair command with --model-size --labels --keypoints writes it, atomically: a result under
+    its name is whole. Existing results are skipped unless overwrite; a bad pair is logged on one line and
+    skipped. `batch` pairs go through the TOM together (CpVton.render_many: the same bytes as one at a
+    time). make_tryon() gives the VirtualTryOn, called on the first pair that needs it (a rerun over
+    finished results loads no model). Returns (written, skipped, failed) counts."""
     os.makedirs(out_dir, exist_ok=True)
     tryon = None
     written = skipped = failed = 0
     bar = Progress(len(pairs), 'pairs', enabled=progress)
+    pending = []
+
+    def report(number, names, err):
+        log.error('pair %d (%s %s) skipped: %s', number, *names, common.error_line(err))
+
+    def write(item, grid, warped, tom_output):
+        if save_warped:
+            common.write_image(item.warped_output, to_image(warped[0]))
+        common.write_image(item.output, CpVton.compose(tom_output, warped))
+
+    def flush(done):
+        nonlocal written, failed
+        if pending:
+            counts = render_batch(tryon, pending, batch, write, lambda item, err: report(item.number, item.names, err))
+            written, failed = written + counts[0], failed + counts[1]
+            pending.clear()
+        bar.update(done)
+
     for number, (person_name, cloth_name) in enumerate(pairs, 1):
         output = os.path.join(out_dir, default_output_name(person_name, cloth_name))
         warped_output = os.path.join(out_dir, warped_output_name(person_name, cloth_name))
@@ -122,15 +174,14 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
             keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
             if tryon is None:
                 tryon = make_tryon()
-            grid, warped, tom_output = tryon.render(tryon.analyse(person, keypoints, labels), cloth)
-            if save_warped:
-                common.write_image(warped_output, to_image(warped[0]))
-            common.write_image(output, CpVton.compose(tom_output, warped))
-            written += 1
+            pending.append(PendingTryOn(number, (person_name, cloth_name), output, warped_output,
+                                        tryon.analyse(person, keypoints, labels), cloth))
         except (UsageError, RuntimeFailure, cv.error) as err:
             failed += 1
-            log.error('pair %d (%s %s) skipped: %s', number, person_name, cloth_name, common.error_line(err))
-        bar.update(number)
+            report(number, (person_name, cloth_name), err)
+        if len(pending) >= batch:
+            flush(number)
+    flush(len(pairs))
     bar.close(len(pairs))
     return written, skipped, failed
 
@@ -153,15 +204,19 @@ def dataset_main(args, backend, target, progress=None):
         raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
     if not os.path.isdir(args.dataroot):
         raise UsageError('dataset directory not found: %s' % args.dataroot)
-    pairs = read_pairs(args.pairs)
+    listed = read_pairs(args.pairs)
+    pairs = take_shard(listed, args.shard)
+    if args.shard:
+        log.info('shard %d/%d: pairs %d-%d of %d', *args.shard, *shard_bounds(len(listed), *args.shard), len(listed))
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UsageError('output path is not a directory: %s' % args.output)
     _make_directory(args.output)
     start = time.monotonic()
     written, skipped, failed = run_dataset(lambda: load_tryon(args, backend, target, False, False),
                                            args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
-                                           progress)
+                                           progress, args.batch)
     seconds = time.monotonic() - start
-    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written',
-             len(pairs), written, skipped, failed, seconds, written / seconds if seconds > 0 else 0.0)
+    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; '
+             'peak memory %s', len(pairs), written, skipped, failed, seconds,
+             written / seconds if seconds > 0 else 0.0, common.peak_memory_text())
     return 1 if failed else 0

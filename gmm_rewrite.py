@@ -136,9 +136,29 @@ def check_gmm(path):
     return metadata
 
 
-def load_gmm(path, engine=None, cache=True):
+def remove_final_tanh(model):
+    """Drop the graph's final Tanh (the regression's activation), in place: the graph then outputs the
+    pre-activation under the same name. Returns whether there was one. OpenCV 5.1 fuses the GMM's last
+    Gemm and Tanh, and the fused result depends on the thread count (theta 2e-8 apart with 1 and 2 threads,
+    a few pixels of a result); NumPy's tanh of the Gemm's output does not."""
+    graph = model.graph
+    final = graph.output[0].name
+    producer = next((node for node in graph.node if final in node.output), None)
+    if producer is None or producer.op_type != 'Tanh':
+        return False
+    source = producer.input[0]
+    graph.node.remove(producer)
+    for node in graph.node:  # the pre-activation takes the output's name
+        node.output[:] = [final if name == source else name for name in node.output]
+        node.input[:] = [final if name == source else name for name in node.input]
+    return True
+
+
+def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
     """Read the GMM ONNX with its Correlation node rewritten to standard ops; return (cv.dnn.Net,
-    is_synthetic).
+    is_synthetic, tanh_pending). With tanh_in_numpy, a GMM of standard operators is read without its final
+    Tanh (remove_final_tanh) and tanh_pending is True: the caller applies np.tanh to the net's output,
+    which then does not depend on OpenCV's thread count.
 
     The rewrite (onnx parse, shape inference, serialisation: seconds) is cached as an ONNX file
     named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
@@ -146,14 +166,18 @@ def load_gmm(path, engine=None, cache=True):
     common.stamped_sha256's, the stamp verify_published keeps: an unchanged file is not hashed again."""
     metadata = check_gmm(path)
     if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (tools/train_cpvton.py)
-        return read_onnx_file(path, engine), is_synthetic(metadata)
+        if tanh_in_numpy:
+            model = load_onnx(path, 'GMM')
+            if remove_final_tanh(model):
+                return read_onnx_buffer(model.SerializeToString(), engine), is_synthetic(metadata), True
+        return read_onnx_file(path, engine), is_synthetic(metadata), False
     if cache:
         prefix, name = _gmm_cache_name(path, os.path.getsize(path), common.stamped_sha256(path))
         for directory in gmm_cache_dirs(path):
             cached = os.path.join(directory, name)
             if os.path.isfile(cached):
                 try:
-                    return read_onnx_file(cached, engine), is_synthetic(metadata)
+                    return read_onnx_file(cached, engine), is_synthetic(metadata), False
                 except cv.error:
                     pass  # damaged: rewritten below
     model = load_onnx(path, 'GMM')
@@ -161,7 +185,7 @@ def load_gmm(path, engine=None, cache=True):
     data = model.SerializeToString()
     cached = _store_gmm_cache(path, prefix, name, data) if cache else None
     net = read_onnx_file(cached, engine) if cached else read_onnx_buffer(data, engine)
-    return net, is_synthetic(metadata)
+    return net, is_synthetic(metadata), False
 
 
 def read_onnx_file(path, engine=None):

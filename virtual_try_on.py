@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 
 import cv2 as cv
 
@@ -27,19 +28,20 @@ from common import RuntimeFailure, UsageError
 from cp_vton import (GMM_FILE, GRID_SIZE, HEIGHT, KEPT_LABELS, OWN_GMM_FILE, OWN_TOM_FILE,  # noqa: F401
                      TOM_FILE, WIDTH, CpVton, blend, cloth_agnostic, crop_to_ratio, grid_sample, head_lookup,
                      pose_map, resize_to_model, sigmoid, tanh, to_image, to_unit_range, tps_grid)
-from dataset_mode import (MIN_SIZE, Progress, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
+from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, Progress, render_batch, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
                           run_dataset, warped_output_name)
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region  # noqa: F401
 from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
 from onnx_facts import onnx_summary  # noqa: F401
+from shards import parse_shard, take_shard
 from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
                             labels_to_model, load_tryon)
 
 log = logging.getLogger(__name__)
 
 
-def cloth_files(paths):
-    """The garment photos named by -c: files as given, folders expanded to their images, sorted."""
+def image_files(paths, what):
+    """The photos named by -i or -c: files as given, folders expanded to their images, sorted."""
     result = []
     for path in paths:
         if os.path.isdir(path):
@@ -47,11 +49,18 @@ def cloth_files(paths):
                            if not name.startswith('.') and os.path.isfile(os.path.join(path, name))
                            and cv.haveImageReader(os.path.join(path, name)))
             if not found:
-                raise UsageError('cloth folder holds no images: %s' % path)
+                raise UsageError('%s folder holds no images: %s' % (what, path))
             result.extend(found)
         else:
             result.append(path)
     return result
+
+
+def batch_size(text):
+    """--batch: a whole number of at least 1 (a one-line UsageError otherwise)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError('--batch expects a whole number of at least 1, got %r' % text)
+    return int(text)
 
 
 def build_parser():
@@ -60,7 +69,8 @@ def build_parser():
                     'of --cloth, at the photo\'s own resolution; or runs CP-VTON\'s test protocol over a '
                     'dataset (--dataroot, --pairs). Exit status: 0 done, 1 runtime failure (or a bad pair or '
                     'garment skipped), 2 bad usage or input.')
-    parser.add_argument('-i', '--input', help='person photo')
+    parser.add_argument('-i', '--input', nargs='+', help='person photo(s), or folder(s) of them: several people '
+                                                       'and garments make a catalogue, every person in every garment')
     parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid over white); or folder(s) of them')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
                                                'directory (created if missing) with several garments, a folder, '
@@ -75,7 +85,14 @@ def build_parser():
     parser.add_argument('--save-warped', action='store_true',
                         help='with --dataroot: also write the warped cloth as <person>_<cloth>_warped.png')
     parser.add_argument('--overwrite', action='store_true',
-                        help='with --dataroot: redo pairs whose results exist (default: skip them)')
+                        help='with --dataroot or several try-ons: redo those whose results exist (default: '
+                             'skip them, so that a rerun after a crash only does what is missing)')
+    parser.add_argument('--batch', type=batch_size, default=DEFAULT_BATCH,
+                        help='try-ons that go through the TOM together (default: %(default)s; the same bytes '
+                             'as one at a time; on the CPU a batch is not faster, see README)')
+    parser.add_argument('--shard', type=parse_shard, metavar='K/N',
+                        help='with --dataroot or several try-ons: do only shard K of N of the list (N processes '
+                             'or machines, K = 1..N, together write every result once)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window')
     parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
     parser.add_argument('--tom', help='TOM model (default: cp_vton_tom.onnx in the models directory)')
@@ -103,51 +120,106 @@ def main(argv=None):
         return dataset_main(args, backend, target)
     if not args.input or not args.cloth:
         raise UsageError('the person photo (-i) and a garment (-c) are needed (or --dataroot with --pairs)')
-    person = common.read_image(args.input, 'person photo')
-    clothes = cloth_files(args.cloth)
-    batch = (len(clothes) > 1 or any(os.path.isdir(path) for path in args.cloth)
-             or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
-    if batch:  # -o is a directory; a bad garment is reported and skipped
-        out_dir = args.output or '.'
-        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-            raise UsageError('with several garments -o is a directory, and %s is a file' % out_dir)
-    else:
-        cloth = common.read_image(clothes[0], 'cloth photo')
-        output = args.output or default_output_name(args.input, clothes[0])
-        common.check_output_path(output)
-        check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
-    check_size(crop_to_ratio(person)[0], 'person photo %s' % args.input, 'its 256:192 centre crop')
-
-    keypoints = labels = None
-    if args.keypoints:
-        keypoints = openpose.read_keypoints_json(args.keypoints)
-    if args.labels:
-        labels = human_parsing.read_parsing(args.labels)
-
+    people, clothes = image_files(args.input, 'person'), image_files(args.cloth, 'cloth')
+    several = (len(people) > 1 or len(clothes) > 1 or any(os.path.isdir(path) for path in args.input + args.cloth)
+               or args.shard is not None
+               or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
+    if several:  # -o is a directory; a bad person or garment is reported and skipped
+        return catalogue_main(args, people, clothes, backend, target)
+    person = common.read_image(people[0], 'person photo')
+    cloth = common.read_image(clothes[0], 'cloth photo')
+    output = args.output or default_output_name(people[0], clothes[0])
+    common.check_output_path(output)
+    check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
+    check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
+    keypoints, labels = read_evidence(args)
     tryon = load_tryon(args, backend, target, keypoints is None, labels is None)
-    analysis = tryon.analyse(person, keypoints, labels)  # pose, parsing and agnostic: once per person
-    full_resolution = not args.model_size
-    if not batch:
-        result = tryon.infer(analysis, cloth, full_resolution=full_resolution)
-        common.write_image(output, result)
-        print(output)
-        if args.show:
-            cv.imshow('Virtual try-on', result)
-            cv.waitKey()
-        return 0
+    result = tryon.infer(tryon.analyse(person, keypoints, labels), cloth, full_resolution=not args.model_size)
+    common.write_image(output, result)
+    print(output)
+    if args.show:
+        cv.imshow('Virtual try-on', result)
+        cv.waitKey()
+    return 0
 
+
+def read_evidence(args):
+    """(keypoints, labels) of --keypoints / --labels, None where not given."""
+    keypoints = openpose.read_keypoints_json(args.keypoints) if args.keypoints else None
+    labels = human_parsing.read_parsing(args.labels) if args.labels else None
+    return keypoints, labels
+
+
+def catalogue_main(args, people, clothes, backend, target):
+    """Every person of -i in every garment of -c (or shard K/N of that list), results into the -o directory as
+    <person>_<cloth>_tryon.png; each person analysed once (pose, parsing, agnostic), the try-ons `--batch` at a
+    time through the TOM. Finished results are skipped unless --overwrite; a bad person or garment is one
+    error line and the rest goes on (exit status 1). With one person, its photo is checked first (exit 2)."""
+    out_dir = args.output or '.'
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError('with several try-ons -o is a directory, and %s is a file' % out_dir)
+    if len(people) > 1 and (args.keypoints or args.labels):
+        raise UsageError('--keypoints and --labels describe one person photo; -i names %d' % len(people))
+    if len(people) == 1:
+        check_size(crop_to_ratio(common.read_image(people[0], 'person photo'))[0], 'person photo %s' % people[0],
+                   'its 256:192 centre crop')
+    keypoints, labels = read_evidence(args)
+    tries = take_shard([(person, cloth) for person in people for cloth in clothes], args.shard)
     _make_directory(out_dir)
-    failed = 0
-    for cloth_path in clothes:
-        output = os.path.join(out_dir, default_output_name(args.input, cloth_path))
+    tryon, analysed, pending = None, (None, None), []
+    written = skipped = failed = 0
+    start = time.monotonic()
+
+    def report(number, names, err):
+        what = ('garment %s' % names[1]) if len(people) == 1 else ('try-on %s + %s' % names)
+        log.error('%s skipped: %s', what, common.error_line(err))
+
+    def write(item, grid, warped, tom_output):
+        if args.model_size:
+            result = CpVton.compose(tom_output, warped)
+        else:
+            result = VirtualTryOn.composite(item.analysis, item.cloth, grid, tom_output)
+        common.write_image(item.output, result)
+        print(item.output)
+
+    def flush():
+        nonlocal written, failed
+        if pending:
+            counts = render_batch(tryon, pending, args.batch, write, lambda item, err: report(item.number, item.names, err))
+            written, failed = written + counts[0], failed + counts[1]
+            pending.clear()
+
+    for number, (person_path, cloth_path) in enumerate(tries, 1):
+        output = os.path.join(out_dir, default_output_name(person_path, cloth_path))
+        if not args.overwrite and os.path.exists(output):
+            skipped += 1
+            continue
+        if tryon is None:
+            tryon = load_tryon(args, backend, target, keypoints is None, labels is None)
+        if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
+            try:
+                person = common.read_image(person_path, 'person photo')
+                check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+                analysed = (person_path, tryon.analyse(person, keypoints, labels))
+            except (UsageError, RuntimeFailure, cv.error) as err:
+                if len(people) == 1:
+                    raise  # the one person of the run: its error ends it, as for a single try-on
+                analysed = (person_path, err)
         try:
+            if isinstance(analysed[1], Exception):
+                raise analysed[1]
             cloth = common.read_image(cloth_path, 'cloth photo')
             check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
-            common.write_image(output, tryon.infer(analysis, cloth, full_resolution=full_resolution))
-            print(output)
+            pending.append(PendingTryOn(number, (person_path, cloth_path), output, None, analysed[1], cloth))
         except (UsageError, RuntimeFailure, cv.error) as err:
             failed += 1
-            log.error('garment %s skipped: %s', cloth_path, common.error_line(err))
+            report(number, (person_path, cloth_path), err)
+        if len(pending) >= args.batch:
+            flush()
+    flush()
+    seconds = time.monotonic() - start
+    log.info('%d try-ons: %d written, %d skipped as done, %d failed; %.1f s; peak memory %s',
+             len(tries), written, skipped, failed, seconds, common.peak_memory_text())
     return 1 if failed else 0
 
 

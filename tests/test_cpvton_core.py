@@ -288,7 +288,7 @@ def test_convert_gmm_command_writes_a_standard_file(synthetic_dir, tmp_path):
     from_file = cv.dnn.readNetFromONNX(out)
     from_file.setInput(agnostic, 'input.1')
     from_file.setInput(cloth, 'input.18')
-    in_memory, _ = vto.load_gmm(synthetic_dir + '/cp_vton_gmm.onnx')
+    in_memory, _, _ = vto.load_gmm(synthetic_dir + '/cp_vton_gmm.onnx')
     in_memory.setInput(agnostic, 'input.1')
     in_memory.setInput(cloth, 'input.18')
     assert np.abs(from_file.forward() - in_memory.forward()).max() <= 1e-5

@@ -43,7 +43,7 @@ def gmm_copy(synthetic_dir, tmp_path, monkeypatch):
 
 @pytest.fixture(scope='module')
 def reference_theta(synthetic_dir):
-    net, _ = vto.load_gmm(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), cache=False)
+    net, _, _ = vto.load_gmm(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), cache=False)
     return theta_of(net)
 
 
@@ -72,7 +72,7 @@ def test_summary_of_damaged_files(synthetic_dir, tmp_path):
 
 
 def test_cache_is_written_once_and_read_after(gmm_copy, reference_theta, monkeypatch):
-    net, synthetic = vto.load_gmm(gmm_copy)
+    net, synthetic, _ = vto.load_gmm(gmm_copy)
     assert synthetic
     cache_dir = os.path.join(os.path.dirname(gmm_copy), '.cache')
     name = 'cp_vton_gmm.std%d.%d.%s.onnx' % (vto.GMM_CACHE_FORMAT, os.path.getsize(gmm_copy), sha256(gmm_copy))
@@ -84,7 +84,7 @@ def test_cache_is_written_once_and_read_after(gmm_copy, reference_theta, monkeyp
     def no_parse(*args):
         raise AssertionError('the cached rewrite should have been used')
     monkeypatch.setattr(gmm_rewrite, 'load_onnx', no_parse)
-    warm, synthetic = vto.load_gmm(gmm_copy)
+    warm, synthetic, _ = vto.load_gmm(gmm_copy)
     assert synthetic and np.abs(theta_of(warm) - reference_theta).max() <= 1e-5
 
 
@@ -100,10 +100,10 @@ def test_changed_source_never_meets_an_old_rewrite(gmm_copy, reference_theta):
     tensor.raw_data = weights.tobytes()
     onnx.save(model, gmm_copy)
     os.utime(gmm_copy, ns=(0, 0))  # nor does an old timestamp fool it
-    changed, _ = vto.load_gmm(gmm_copy)
+    changed, _, _ = vto.load_gmm(gmm_copy)
     entry = os.listdir(cache_dir)
     assert entry != old_entry and len(entry) == 1 and sha256(gmm_copy) in entry[0]  # the old rewrite is gone
-    expected, _ = vto.load_gmm(gmm_copy, cache=False)
+    expected, _, _ = vto.load_gmm(gmm_copy, cache=False)
     theta = theta_of(changed)
     assert np.abs(theta - theta_of(expected)).max() <= 1e-5
     assert np.abs(theta - reference_theta).max() > 1e-4
@@ -115,7 +115,7 @@ def test_damaged_cache_is_rewritten(gmm_copy, reference_theta):
     cached = os.path.join(cache_dir, os.listdir(cache_dir)[0])
     with open(cached, 'r+b') as f:
         f.truncate(1000)
-    net, _ = vto.load_gmm(gmm_copy)
+    net, _, _ = vto.load_gmm(gmm_copy)
     assert np.abs(theta_of(net) - reference_theta).max() <= 1e-5
     assert os.path.getsize(cached) > 1000
 
@@ -127,14 +127,14 @@ def test_read_only_models_directory(gmm_copy, reference_theta, tmp_path, monkeyp
         f.write('not a directory')
     os.chmod(models, stat.S_IRUSR | stat.S_IXUSR)
     try:
-        net, _ = vto.load_gmm(gmm_copy)
+        net, _, _ = vto.load_gmm(gmm_copy)
         assert np.abs(theta_of(net) - reference_theta).max() <= 1e-5
         assert len(os.listdir(tmp_path / 'user_cache' / 'opencv_tryon')) == 1  # cached for the user instead
-        net, _ = vto.load_gmm(gmm_copy)
+        net, _, _ = vto.load_gmm(gmm_copy)
         assert np.abs(theta_of(net) - reference_theta).max() <= 1e-5
         # nowhere to write at all: still loads, from memory
         monkeypatch.setenv(vto.CACHE_ENV, os.path.join(models, '.cache', 'sub'))
-        net, _ = vto.load_gmm(gmm_copy)
+        net, _, _ = vto.load_gmm(gmm_copy)
         assert np.abs(theta_of(net) - reference_theta).max() <= 1e-5
     finally:
         os.chmod(models, stat.S_IRWXU)

@@ -154,7 +154,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         for input_name, value in zip(names, inputs):
             reference.setInput(value.numpy(), input_name)
         assert np.array_equal(net.forward(), reference.forward()), name
-    net, synthetic = vto.load_gmm(str(tmp_path / 'out' / vto.OWN_GMM_FILE), cache=False)
+    net, synthetic, _ = vto.load_gmm(str(tmp_path / 'out' / vto.OWN_GMM_FILE), cache=False)
     assert not synthetic
     assert not os.path.exists(tmp_path / 'out' / '.cache')  # read as it is, not rewritten
 
