@@ -63,6 +63,13 @@ def batch_size(text):
     return int(text)
 
 
+def thread_count(text):
+    """--threads: a whole number of at least 1 (a one-line UsageError otherwise)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError('--threads expects a whole number of at least 1, got %r' % text)
+    return int(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Virtual try-on (CP-VTON) with OpenCV dnn: dresses the person of --input in the garment(s) '
@@ -93,6 +100,9 @@ def build_parser():
     parser.add_argument('--shard', type=parse_shard, metavar='K/N',
                         help='with --dataroot or several try-ons: do only shard K of N of the list (N processes '
                              'or machines, K = 1..N, together write every result once)')
+    parser.add_argument('--threads', type=thread_count, metavar='N',
+                        help='OpenCV threads (default: OpenCV\'s choice, every core); 1 for each of N shard '
+                             'processes on one N-core machine (the results do not depend on it)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window')
     parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
     parser.add_argument('--tom', help='TOM model (default: cp_vton_tom.onnx in the models directory)')
@@ -116,6 +126,8 @@ def main(argv=None):
     if args is None:
         return status
     backend, target = common.backend_target(args.backend, args.target)
+    if args.threads:
+        cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
         return dataset_main(args, backend, target)
     if not args.input or not args.cloth:
