@@ -11,6 +11,7 @@ import functools
 import hashlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -363,8 +364,19 @@ def set_backend_target(net, backend_id, target_id, engine):
 
 
 # ---------------------------------------------------------------------------- synthetic models
-def onnx_is_synthetic(model_proto):
-    return any(p.key == SYNTHETIC_KEY and p.value.lower() == 'true' for p in model_proto.metadata_props)
+def run_tool(script, args, failure):
+    """Run tools/<script> with this Python as a program of its own (the runtime imports no tooling: the
+    synthetic stand-ins for --synthetic are built this way). Its output is returned; a failure becomes one
+    RuntimeFailure line, `failure` and the last line the tool wrote on stderr."""
+    try:
+        result = subprocess.run([sys.executable, os.path.join(REPO_DIR, 'tools', script)] + list(args),
+                                capture_output=True, text=True)
+    except OSError as err:
+        raise RuntimeFailure('%s: %s' % (failure, err))
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise RuntimeFailure('%s: %s' % (failure, lines[-1] if lines else 'exit status %d' % result.returncode))
+    return result.stdout
 
 
 class SyntheticModelWarning(UserWarning):

@@ -32,6 +32,7 @@ import sys
 
 import cv2 as cv
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 import common
 import label_argmax
@@ -66,7 +67,7 @@ LOSSLESS_LABEL_FORMATS = ('.png', '.bmp', '.tif', '.tiff', '.pgm', '.ppm', '.pnm
 # ---------------------------------------------------------------------------- palette
 def load_colormap(path):
     """round(255 * colormap) of a LIP human_colormap.mat, as (20, 3) uint8 RGB."""
-    import scipy.io
+    import scipy.io  # heavy (about 0.3 s) and only for a .mat colour map: imported when one is read
     try:
         colormap = scipy.io.loadmat(path)['colormap']
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -126,7 +127,6 @@ def read_parsing(path, palette_rgb=None):
     """Read a LIP label map as (H, W) uint8 from any of the three usual forms: a grey PNG of labels
     0..19 (LIP), a palette ('P' mode) PNG whose indices are the labels (VITON / CP-VTON), or a colour
     rendering (each pixel mapped to its nearest palette colour)."""
-    from PIL import Image, UnidentifiedImageError
     if not os.path.exists(path):
         raise common.UsageError('parsing file not found: %s' % path)
     if os.path.isdir(path):
@@ -174,7 +174,6 @@ def write_parsing(path, labels, form='palette', palette_rgb=None):
         return common.write_image(path, colorize(labels, palette_rgb))
     if form != 'palette':
         raise ValueError("form must be 'palette', 'grey' or 'colour', not %r" % (form,))
-    from PIL import Image
     image = Image.frombytes('P', (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
     image.putpalette((LIP_PALETTE_RGB if palette_rgb is None else palette_rgb).reshape(-1).tolist())
     if ext == '.png':
@@ -275,7 +274,7 @@ class JppNet:
         if self._net is None or engine != self._requested_engine:
             self._engine = self._requested_engine = engine
             self._net = self._load(engine)
-        self._backend_id, self._target_id = backend_id, target_id
+        self.backend_id, self.target_id = backend_id, target_id
         common.set_backend_target(self._net, backend_id, target_id, self._engine)
 
     def preprocess(self, image_bgr):
@@ -300,7 +299,7 @@ class JppNet:
             # OpenCV 5's new engine could not run this graph: fall back to the classic engine once
             self._engine = cv.dnn.ENGINE_CLASSIC
             self._net = self._load(self._engine)
-            common.set_backend_target(self._net, self._backend_id, self._target_id, self._engine)
+            common.set_backend_target(self._net, self.backend_id, self.target_id, self._engine)
             self._net.setInput(blob)
             scores = self._net.forward()
         if scores.ndim != 4 or scores.shape[0] != 2 or scores.shape[1] != N_CLASSES:
@@ -318,22 +317,11 @@ class JppNet:
 
 
 def synthetic_model_path(directory=None):
-    """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path."""
-    from tools import synthetic_parsing
+    """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path:
+    tools/synthetic_parsing.py, run as a program of its own, writes it."""
     directory = directory or os.path.join(common.models_dir(), 'synthetic')
     path = os.path.join(directory, MODEL_NAME)
-    expected = synthetic_parsing.graph_def_bytes()
-    try:
-        with open(path, 'rb') as f:
-            current = f.read()
-    except OSError:
-        current = None
-    if current != expected:
-        try:
-            os.makedirs(directory, exist_ok=True)
-            synthetic_parsing.build_synthetic_parsing(path)
-        except OSError as err:
-            raise common.RuntimeFailure('cannot write the synthetic model to %s: %s' % (directory, err))
+    common.run_tool('synthetic_parsing.py', [path], 'cannot write the synthetic model to %s' % directory)
     return path
 
 

@@ -214,14 +214,6 @@ class ParsingClassifier:
         return self.net.forward()[0]
 
 
-def _read_tflite(path, what):
-    # OpenCV 5's new engine returns only one output of these graphs: the classic one
-    try:
-        return common.read_net(cv.dnn.readNetFromTFLite, path, common.CLASSIC_ENGINE)
-    except cv.error as err:
-        raise common.RuntimeFailure('cannot load the %s model %s: %s' % (what, path, common.error_line(err)))
-
-
 class SelfieSegmentation:
     """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
 
@@ -229,7 +221,9 @@ class SelfieSegmentation:
     SIZE = INPUT['width']
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
-        self.net = _read_tflite(model, 'selfie segmentation')
+        # OpenCV 5's new engine returns only one output of these graphs: the classic one
+        self.net = common.load_net(cv.dnn.readNetFromTFLite, model, common.CLASSIC_ENGINE, common.RuntimeFailure,
+                                   'cannot load the selfie segmentation model %s' % model)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):

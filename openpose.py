@@ -17,6 +17,7 @@ import numpy as np
 
 import blazepose
 import common
+import onnx_facts
 import openpose_caffe
 from models import download_models
 from coco_parts import COCO_PAIRS, COCO_PARTS
@@ -123,7 +124,7 @@ class OpenPose:
                 raise common.UsageError('OpenCV cannot load %s with %s: %s'
                                         % (model, config, (err.err or str(err)).strip()))
         elif ext == '.onnx':
-            synthetic = common.onnx_is_synthetic(openpose_caffe.onnx_metadata_only(model))
+            synthetic = onnx_facts.file_is_synthetic(model)
             self.engine = common.dnn_engine(backend_id, target_id)
             self.net = common.load_net(cv.dnn.readNetFromONNX, model, self.engine)
         else:

@@ -20,6 +20,7 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 import blazepose
 import coco_parts
 import common
+import onnx_facts
 import openpose
 import openpose_caffe
 from tools import synthetic_openpose as openpose_builder
@@ -207,8 +208,7 @@ def test_synthetic_caffemodel_has_caffe_blob_shapes(synthetic_openpose):
     assert blobs['Mconv1_stage2_L2'][0].shape == (128, 185, 7, 7)
     assert blobs['Mconv7_stage6_L2'][0].shape == (19, 128, 1, 1)
     assert openpose_caffe.caffemodel_is_synthetic(synthetic_openpose['caffemodel'])
-    meta = openpose_caffe.onnx_metadata_only(synthetic_openpose['onnx'])
-    assert common.onnx_is_synthetic(meta)
+    assert onnx_facts.file_is_synthetic(synthetic_openpose['onnx'])
 
 
 @pytest.mark.skipif(not HAS_CAFFE, reason='this OpenCV has no Caffe importer')
