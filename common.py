@@ -11,6 +11,7 @@ import functools
 import hashlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -311,6 +312,15 @@ def read_net(reader, source, engine=None):
     return reader(source, engine)
 
 
+def load_net(reader, source, engine=None, failure=UsageError, message=None):
+    """read_net, with OpenCV's failure to read turned into one line: `failure` (UsageError: exit status 2,
+    RuntimeFailure: 1) with `message` (default 'OpenCV cannot load <source>') and OpenCV's last line."""
+    try:
+        return read_net(reader, source, engine)
+    except cv.error as err:
+        raise failure('%s: %s' % (message or 'OpenCV cannot load %s' % (source,), error_line(err)))
+
+
 def error_line(err, empty='unknown error'):
     """One line for a failure: the last line of an OpenCV error's message, else str(err)."""
     if not isinstance(err, cv.error):
@@ -354,8 +364,19 @@ def set_backend_target(net, backend_id, target_id, engine):
 
 
 # ---------------------------------------------------------------------------- synthetic models
-def onnx_is_synthetic(model_proto):
-    return any(p.key == SYNTHETIC_KEY and p.value.lower() == 'true' for p in model_proto.metadata_props)
+def run_tool(script, args, failure):
+    """Run tools/<script> with this Python as a program of its own (the runtime imports no tooling: the
+    synthetic stand-ins for --synthetic are built this way). Its output is returned; a failure becomes one
+    RuntimeFailure line, `failure` and the last line the tool wrote on stderr."""
+    try:
+        result = subprocess.run([sys.executable, os.path.join(REPO_DIR, 'tools', script)] + list(args),
+                                capture_output=True, text=True)
+    except OSError as err:
+        raise RuntimeFailure('%s: %s' % (failure, err))
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise RuntimeFailure('%s: %s' % (failure, lines[-1] if lines else 'exit status %d' % result.returncode))
+    return result.stdout
 
 
 class SyntheticModelWarning(UserWarning):
@@ -409,6 +430,23 @@ def read_image(path, what='image'):
         image = composite_on_white(image)
     elif image.shape[2] == 1:
         image = cv.cvtColor(image, cv.COLOR_GRAY2BGR)
+    return image
+
+
+def check_image(image, what='the input'):
+    """A photo given to a network as a BGR uint8 (H, W, 3) array: greyscale is expanded and BGRA's alpha
+    dropped (as cv.imread gives them); anything else is a UsageError naming `what`."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise UsageError('%s needs a BGR uint8 image array, got %s'
+                         % (what, getattr(image, 'dtype', type(image).__name__)))
+    if image.size == 0:
+        raise UsageError('%s needs an H x W x 3 BGR image, got shape %s' % (what, image.shape,))
+    if image.ndim == 2:
+        image = cv.cvtColor(image, cv.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv.cvtColor(image, cv.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise UsageError('%s needs an H x W x 3 BGR image, got shape %s' % (what, image.shape,))
     return image
 
 

@@ -70,7 +70,15 @@ def onnx_summary(path, what):
     return {k: v for k, v in inputs.items() if k not in initializers}, metadata
 
 
-
 def is_synthetic(metadata):
     """True for a model whose metadata marks it as a seeded stand-in (tools/synthetic.py)."""
     return metadata.get(common.SYNTHETIC_KEY, '').lower() == 'true'
+
+
+def file_is_synthetic(path):
+    """is_synthetic of an ONNX file's metadata; False for a file that is not readable ONNX (its loader then
+    says what is wrong with it)."""
+    try:
+        return is_synthetic(onnx_summary(path, 'ONNX')[1])
+    except (UsageError, RuntimeFailure):
+        return False

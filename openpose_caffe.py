@@ -22,6 +22,8 @@ import struct
 import sys
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 import common
 
@@ -301,23 +303,6 @@ def caffemodel_is_synthetic(path):
     return caffemodel_net_name(path).startswith('SYNTHETIC')
 
 
-def onnx_metadata_only(path):
-    """An onnx.ModelProto holding only the top-level metadata_props (field 14) of the file at `path`,
-    read with common.protobuf_fields over a memory map: the graph (field 7) is jumped over, so a 200 MB
-    model costs nothing. A damaged file gives the entries read before the damage."""
-    import mmap
-    import onnx
-    model = onnx.ModelProto()
-    try:
-        with open(path, 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            for field, wire_type, value in common.protobuf_fields(data):
-                if field == 14 and wire_type == 2:
-                    model.metadata_props.add().ParseFromString(bytes(data[value[0]:value[1]]))
-    except Exception:  # noqa: BLE001 - an empty or damaged file just has no more readable metadata
-        pass
-    return model
-
-
 # ============================================================================ the network
 def _pair(param, name, default):
     """Caffe's kernel/pad/stride/dilation: `name` (repeated, one or two values) or name_h/name_w."""
@@ -417,8 +402,6 @@ def _consumed(layers):
 
 def build_onnx(net, weights, outputs=None, synthetic=False, graph_name=None):
     """Build an onnx.ModelProto from a parsed prototxt and decoded blobs."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     input_shapes = _input_shapes(net)
     if len(input_shapes) != 1:

@@ -29,7 +29,10 @@ import functools
 import numbers
 import sys
 
+import cv2 as cv
 import numpy as np
+
+import common
 
 PRECISION_BITS = 32 - 8 - 2
 _HALF = float(1 << (PRECISION_BITS - 1))
@@ -38,7 +41,7 @@ _UNIT = float(1 << PRECISION_BITS)
 
 def _pillow_major_version():
     try:
-        import PIL
+        import PIL  # optional here: without Pillow, the newest pass order (Pillow >= 13) is taken
         return int(PIL.__version__.split('.')[0])
     except (ImportError, AttributeError, ValueError):
         return None
@@ -225,9 +228,6 @@ def resize(image, size):
 
 # ---------------------------------------------------------------------------- demo
 def main(argv=None):
-    from common import UsageError, read_image, write_image
-    import cv2 as cv
-
     parser = argparse.ArgumentParser(
         description='Resize an image exactly like Pillow BILINEAR '
                     '(as CP-VTON does for its body-shape mask).')
@@ -238,16 +238,15 @@ def main(argv=None):
     parser.add_argument('--output', '-o', required=True, help='output image file')
     args = parser.parse_args(argv)
     if args.width < 1 or args.height < 1:
-        raise UsageError('--width and --height must be at least 1')
-    image = read_image(args.input)
+        raise common.UsageError('--width and --height must be at least 1')
+    image = common.read_image(args.input)
     if args.gray:
         image = cv.cvtColor(image, cv.COLOR_BGR2GRAY)
-    write_image(args.output, resize(image, (args.width, args.height)))
+    common.write_image(args.output, resize(image, (args.width, args.height)))
     print('%s: %dx%d -> %dx%d'
           % (args.output, image.shape[1], image.shape[0], args.width, args.height))
     return 0
 
 
 if __name__ == '__main__':
-    from common import run_main
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

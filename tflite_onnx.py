@@ -19,6 +19,8 @@ import struct
 import sys
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 
 import common
 
@@ -161,9 +163,6 @@ def _same_padding(in_size, kernel, stride, dilation):
 
 def tflite_to_onnx(data):
     """ONNX ModelProto (NCHW, float32) equivalent to the TFLite model in `data` (bytes)."""
-    import onnx
-    from onnx import helper, numpy_helper
-
     fb, tensors, operators, inputs, outputs = read_tflite(data)
     nodes, initializers = [], []
     consts = {i: t['data'] for i, t in enumerate(tensors) if t['data'] is not None}

@@ -162,8 +162,8 @@ def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
     default_models()); pose and parsing only when the caller has no keypoints / labels."""
     if args.synthetic:
         model_dir = _synthetic_dir()
-        from tools import synthetic
-        synthetic.build_all(model_dir, openpose=False)
+        common.run_tool('synthetic.py', [model_dir, '--no-openpose'],  # a program of its own: no tools import
+                        'cannot write the synthetic models to %s' % model_dir)
         # the synthetic files share the published names, not their bytes
         defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
     else:

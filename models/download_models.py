@@ -36,7 +36,7 @@ _REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not __package__:  # run as a script (python3 models/download_models.py): make the checkout importable
     sys.path.insert(0, _REPO_DIR)
 from common import (RuntimeFailure, UsageError, add_verbosity_arguments, model_registry,  # noqa: E402
-                    models_dir, parse_cli, run_main, sha256_of, verify_file)
+                    models_dir, parse_cli, run_main, run_tool, sha256_of, verify_file)
 
 log = logging.getLogger(__name__)
 
@@ -562,14 +562,12 @@ def print_table(directory, stream=None):
 
 
 def build_synthetic(directory):
-    """The architecture-faithful stand-ins with seeded random weights (tools/synthetic.py)."""
-    from tools import synthetic
+    """The architecture-faithful stand-ins with seeded random weights (tools/synthetic.py, run as a program of
+    its own: the downloader imports no tooling)."""
     os.makedirs(directory, exist_ok=True)
-    built = synthetic.build_all(directory)
-    if isinstance(built, dict):
-        built = list(built.values())
-    for path in built or ():
-        if isinstance(path, str) and os.path.isfile(path):
+    built = run_tool('synthetic.py', [directory, '--quiet'], 'cannot build the synthetic models in %s' % directory)
+    for path in built.splitlines():
+        if os.path.isfile(path):
             print(path)
     print('synthetic models written to %s: these are NOT trained models (seeded random weights); '
           'results made with them are meaningless' % directory)

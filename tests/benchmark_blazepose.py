@@ -1,9 +1,10 @@
 """Figures for BlazePose on the VITON test split: faithfulness to MediaPipe's own output, accuracy
 against VITON's OpenPose keypoints (per part, before/after calibration), and the speed of infer().
 
-    python3 tests/benchmark_blazepose.py [--before OLD_openpose.py] [--cache /tmp/landmarks] [--speed 200]
+    python3 tests/benchmark_blazepose.py [--before OLD_blazepose.py] [--cache /tmp/landmarks] [--speed 200]
 
---before names another openpose.py (e.g. `git show main:openpose.py > /tmp/openpose_main.py`) whose
+--before names another module with a BlazePose class (e.g. `git show main:blazepose.py > /tmp/blazepose_main.py`;
+openpose.py before the split) whose
 BlazePose is measured the same way, for the before/after tables. The machine's load changes the
 timings: they are the median and 95th percentile of many calls.
 """
@@ -19,9 +20,10 @@ import numpy as np
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
+import blazepose  # noqa: E402
+import coco_parts  # noqa: E402
 import common  # noqa: E402
 from tools import fit_pose_calibration as fpc  # noqa: E402
-import openpose  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data', 'viton')
 
@@ -53,7 +55,7 @@ def print_table(rows, label):
     print('\n%s' % label)
     print('| part | ' + ' | '.join(name for name, _ in rows) + ' |')
     print('|---|' + '---|' * len(rows))
-    for part in ('all',) + openpose.COCO_PARTS:
+    for part in ('all',) + coco_parts.COCO_PARTS:
         cells = []
         for _, figures in rows:
             f = figures[part]
@@ -86,19 +88,20 @@ def speed(estimators, image, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--before', default=None, help='an older openpose.py to compare with')
+    parser.add_argument('--before', default=None,
+                        help='an older blazepose.py (or openpose.py before the split) to compare with')
     parser.add_argument('--cache', default=None, help='folder holding cached landmarks (fit_pose_calibration.py)')
     parser.add_argument('--speed', type=int, default=0, help='time infer() this many times (0: skip)')
     parser.add_argument('--refine-passes', type=int, default=0)
     args = parser.parse_args(argv)
     test = os.path.join(DATA, 'test')
-    model = common.find_model(openpose.BLAZEPOSE_TFLITE, os.environ.get('TRYON_MODEL_CACHE'))
-    estimator = openpose.BlazePose(model, calibration=None, refine_passes=args.refine_passes)
+    model = common.find_model(blazepose.BLAZEPOSE_TFLITE, os.environ.get('TRYON_MODEL_CACHE'))
+    estimator = blazepose.BlazePose(model, calibration=None, refine_passes=args.refine_passes)
     names, landmarks = fpc.blazepose_landmarks(estimator, test, args.cache)
     size = fpc.image_size(test, names)
     reference = fpc.openpose_split(test, names)
     mp_landmarks, mp_parts = mediapipe_reference(names, size)
-    table = openpose.load_pose_calibration(openpose.BLAZEPOSE_CALIBRATION)
+    table = blazepose.load_pose_calibration(blazepose.BLAZEPOSE_CALIBRATION)
 
     print('OpenCV %s, %d test photos, refine passes %d' % (cv.__version__, len(names), args.refine_passes))
     both = ~np.isnan(landmarks[:, 0, 0]) & ~np.isnan(mp_landmarks[:, 0, 0])
@@ -127,7 +130,7 @@ def main(argv=None):
 
     if args.speed:
         image = cv.imread(os.path.join(test, 'image', names[0]))
-        estimators = {'ours': openpose.BlazePose(model)}
+        estimators = {'ours': blazepose.BlazePose(model)}
         if args.before:
             estimators['before'] = load_module(args.before).BlazePose(model)
         for name, (median, p95) in speed(estimators, image, args.speed).items():

@@ -24,9 +24,9 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
+import blazepose  # noqa: E402
 import common  # noqa: E402
 import human_parsing as hp  # noqa: E402
-import openpose  # noqa: E402
 from tools import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
@@ -141,7 +141,7 @@ def stage_functions(model, parsing_path):
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
     own = vto.CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (vto.OWN_GMM_FILE, vto.OWN_TOM_FILE)))
-    blazepose = openpose.BlazePose(common.find_model(openpose.BLAZEPOSE_TFLITE))
+    pose_estimator = blazepose.BlazePose(common.find_model(blazepose.BLAZEPOSE_TFLITE))
     # BlazePose keeps its last photo's result: alternate the photo and its mirror so that each call runs
     photos = [person, cv.flip(person, 1)]
     networks = [
@@ -149,7 +149,7 @@ def stage_functions(model, parsing_path):
         ('TOM forward + compose (published size, synthetic)', lambda: model.try_on(agnostic, warped)),
         ('GMM forward (shipped, %s)' % vto.OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
         ('TOM forward + compose (shipped, %s)' % vto.OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
-        ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: blazepose.infer(photos.reverse() or photos[0])),
+        ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: pose_estimator.infer(photos.reverse() or photos[0])),
     ]
     if parser is not None:
         networks.append(('JPPNet forward (synthetic)', lambda: parser.forward_scores(person)))

@@ -25,6 +25,7 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
+import blazepose  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
@@ -136,10 +137,10 @@ def main():
         synthetic.build_all(directory, openpose=False)
     gmm, tom = os.path.join(directory, 'cp_vton_gmm.onnx'), os.path.join(directory, 'cp_vton_tom.onnx')
     cp_vton = vto.CpVton(gmm, tom)
-    blazepose = download_models.fetch(['pose_landmark_full.tflite'],
-                                      os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models'),
-                                      progress=False)[0]
-    chain = vto.VirtualTryOn(cp_vton, openpose.BlazePose(blazepose),
+    blazepose_path = download_models.fetch(['pose_landmark_full.tflite'],
+                                           os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models'),
+                                           progress=False)[0]
+    chain = vto.VirtualTryOn(cp_vton, blazepose.BlazePose(blazepose_path),
                              human_parsing.JppNet(os.path.join(directory, 'lip_jppnet_384.pb')))
     print('OpenCV %s, numpy %s, %d CPU threads, %d repetitions' % (cv.__version__, np.__version__,
                                                                   cv.getNumThreads(), args.repeat))

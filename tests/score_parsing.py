@@ -12,7 +12,7 @@ image-parse/*.png), with the figures CP-VTON's use of the parsing cares about:
     python3 tests/score_parsing.py [--data ../shared/data/viton/test] [--parser mediapipe|jppnet]
                                    [--model FILE] [--predicted DIR] [--limit N] [--benchmark N] [--threads T]
 
---parser mediapipe (default) scores human_parsing.MediaPipeParsing, --parser jppnet JppNet
+--parser mediapipe (default) scores mediapipe_parsing.MediaPipeParsing, --parser jppnet JppNet
 (--model or lip_jppnet_384.pb in the models directory); --predicted scores label PNGs already in
 DIR (same stems) instead of running a parser.
 """
@@ -26,8 +26,10 @@ import numpy as np
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
+import blazepose  # noqa: E402
 import common  # noqa: E402
 import human_parsing  # noqa: E402
+import mediapipe_parsing  # noqa: E402
 import pil_bilinear  # noqa: E402
 
 HEAD_LABELS = (1, 2, 4, 13)
@@ -94,7 +96,7 @@ def main(argv=None):
     parser.add_argument('--parser', choices=('mediapipe', 'jppnet'), default='mediapipe')
     parser.add_argument('--model', help='JPPNet graph for --parser jppnet')
     parser.add_argument('--chain-pose', action='store_true',
-                        help="mediapipe: take keypoints and person mask from openpose.BlazePose's infer() and "
+                        help="mediapipe: take keypoints and person mask from blazepose.BlazePose's infer() and "
                              "segment(), as the try-on chain does (default: the parser's own pass)")
     parser.add_argument('--predicted', help='folder of label PNGs to score instead of running a parser')
     parser.add_argument('--limit', type=int, help='score this many photos spread over the folder')
@@ -113,10 +115,10 @@ def main(argv=None):
             net = human_parsing.JppNet(args.model or common.find_model(human_parsing.MODEL_NAME))
         elif args.chain_pose:
             import openpose
-            net = human_parsing.MediaPipeParsing(pose=openpose.create_pose_estimator(
-                os.path.join(common.models_dir(), openpose.BLAZEPOSE_TFLITE)))
+            net = mediapipe_parsing.MediaPipeParsing(pose=openpose.create_pose_estimator(
+                os.path.join(common.models_dir(), blazepose.BLAZEPOSE_TFLITE)))
         else:
-            net = human_parsing.MediaPipeParsing()
+            net = mediapipe_parsing.MediaPipeParsing()
     rows, times = [], []
     if args.benchmark:
         if net is None:

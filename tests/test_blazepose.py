@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import SHARED_DATA
 
+import blazepose
 import common
 from tools import fit_pose_calibration as fpc
-import openpose
 import tflite_onnx
 
 TEST_SPLIT = os.path.join(SHARED_DATA, 'viton', 'test')
@@ -25,8 +25,8 @@ NO_PERSON = '003621_0.jpg'      # MediaPipe finds nobody in this test photo
 
 
 @pytest.fixture(scope='module')
-def blazepose(blazepose_model):
-    return openpose.BlazePose(blazepose_model)
+def blazepose_estimator(blazepose_model):
+    return blazepose.BlazePose(blazepose_model)
 
 
 @pytest.fixture(scope='module')
@@ -36,19 +36,19 @@ def mediapipe_photos():
 
 
 @pytest.fixture(scope='module')
-def subset_landmarks(blazepose):
+def subset_landmarks(blazepose_estimator):
     """(names, landmarks (N, 39, 5)) of the subset photos and of the no-person photo."""
     names = SUBSET + [NO_PERSON]
     landmarks = []
     for name in names:
-        result = blazepose.estimate(common.read_image(os.path.join(TEST_SPLIT, 'image', name)))
+        result = blazepose_estimator.estimate(common.read_image(os.path.join(TEST_SPLIT, 'image', name)))
         landmarks.append(result['landmarks'] if result['landmarks'] is not None else np.full((39, 5), np.nan))
     return names, np.stack(landmarks)
 
 
 # ============================================================================ hand-computed pieces
 def test_ssd_anchors_match_mediapipe_layout():
-    anchors = openpose.ssd_anchor_centres(224, (8, 16, 32, 32, 32), 0.5)
+    anchors = blazepose.ssd_anchor_centres(224, (8, 16, 32, 32, 32), 0.5)
     # 28x28 cells x 2 + 14x14 x 2 + 7x7 x 6 (three stride-32 layers share one grid)
     assert anchors.shape == (2254, 2)
     np.testing.assert_allclose(anchors[0], anchors[1])
@@ -62,10 +62,10 @@ def test_ssd_anchors_match_mediapipe_layout():
 
 def test_alignment_roi_hand_case():
     # hip centre (100, 200), scale point straight above: upright, side 2 * 100 * 1.25
-    centre, side, rotation = openpose.alignment_roi((100, 200), (100, 100))
+    centre, side, rotation = blazepose.alignment_roi((100, 200), (100, 100))
     assert centre == (100, 200) and side == pytest.approx(250) and rotation == pytest.approx(0)
     # scale point to the right: the body lies along +x, the ROI turns by -90 degrees... or +90
-    _, side, rotation = openpose.alignment_roi((0, 0), (30, 40))
+    _, side, rotation = blazepose.alignment_roi((0, 0), (30, 40))
     assert side == pytest.approx(125)
     assert rotation == pytest.approx(np.pi / 2 - np.arctan2(-40, 30))
 
@@ -74,15 +74,15 @@ def test_heatmap_refinement_hand_case():
     heatmap = np.full((2, 64, 64), -20.0)
     heatmap[0, 10, 20] = heatmap[0, 10, 22] = 20.0         # two equal peaks: the mean cell is (21, 10)
     points = np.array([[20.5 / 64, 10.5 / 64], [0.5, 0.5]])  # second: nothing confident -> unchanged
-    refined = openpose.refine_from_heatmap(points, heatmap)
+    refined = blazepose.refine_from_heatmap(points, heatmap)
     np.testing.assert_allclose(refined[0], [21 / 64, 10 / 64], atol=1e-6)
     np.testing.assert_allclose(refined[1], points[1])
     outside = np.array([[1.2, 0.5], [0.5, 0.5]])           # outside the heatmap: untouched
-    np.testing.assert_allclose(openpose.refine_from_heatmap(outside, heatmap)[0], outside[0])
+    np.testing.assert_allclose(blazepose.refine_from_heatmap(outside, heatmap)[0], outside[0])
 
 
 def test_detector_converts_and_keeps_mediapipe_outputs(blazepose_model):
-    path = os.path.join(os.path.dirname(blazepose_model), openpose.BLAZEPOSE_DETECTOR_TFLITE)
+    path = os.path.join(os.path.dirname(blazepose_model), blazepose.BLAZEPOSE_DETECTOR_TFLITE)
     with open(path, 'rb') as f:
         model = tflite_onnx.tflite_to_onnx(f.read())
     assert [o.name for o in model.graph.output] == ['Identity', 'Identity_1']
@@ -91,16 +91,16 @@ def test_detector_converts_and_keeps_mediapipe_outputs(blazepose_model):
 
 
 def test_calibration_table_is_complete_and_bad_tables_fail(tmp_path):
-    table = openpose.load_pose_calibration(openpose.BLAZEPOSE_CALIBRATION)
+    table = blazepose.load_pose_calibration(blazepose.BLAZEPOSE_CALIBRATION)
     assert np.asarray(table['weights']).shape == (18, 2, 33 * 4 + 1)
     assert np.asarray(table['show_weights']).shape == (18, 33 * 4 + 1)
     assert all(0 < t < 1 for t in table['show_threshold'])
-    assert os.path.getsize(openpose.BLAZEPOSE_CALIBRATION) < 100_000
+    assert os.path.getsize(blazepose.BLAZEPOSE_CALIBRATION) < 100_000
     bad = tmp_path / 'bad.json'
     for broken in (dict(table, weights=[[0.0]]), dict(table, show_weights=[[0.0]]), dict(table, show_threshold=[0.5])):
         bad.write_text(json.dumps(broken))
         with pytest.raises(common.UsageError, match='calibration'):
-            openpose.load_pose_calibration(str(bad))
+            blazepose.load_pose_calibration(str(bad))
 
 
 def test_calibration_applies_hand_computed_case():
@@ -119,7 +119,7 @@ def test_calibration_applies_hand_computed_case():
     show[0, -1] = 2.0                   # nose: sigmoid(2)
     show[1, 99] = -10.0                 # neck: sigmoid(-10 x the nose's visibility 0.9)
     table = {'weights': weights.tolist(), 'show_weights': show.tolist()}
-    parts = openpose.apply_pose_calibration(landmarks, table)
+    parts = blazepose.apply_pose_calibration(landmarks, table)
     np.testing.assert_allclose(parts[0], [105, 40, 1 / (1 + np.exp(-2))])
     np.testing.assert_allclose(parts[1], [120, 100, 1 / (1 + np.exp(9))])     # mid-shoulders moved by 20 px
     np.testing.assert_allclose(parts[2:, 2], 0.5)                                 # sigmoid(0)
@@ -140,12 +140,12 @@ def test_faithful_to_mediapipe(subset_landmarks, mediapipe_photos):
 
 
 # ============================================================================ against VITON's OpenPose
-def test_calibrated_parts_match_openpose(blazepose, subset_landmarks, mediapipe_photos):
+def test_calibrated_parts_match_openpose(blazepose_estimator, subset_landmarks, mediapipe_photos):
     names, landmarks = subset_landmarks
     names, landmarks = names[:-1], landmarks[:-1]
     size = (192, 256)
     reference = fpc.openpose_split(TEST_SPLIT, names)
-    ours = fpc.compare(fpc.coco_parts(landmarks, size, blazepose.calibration), reference)['all']
+    ours = fpc.compare(fpc.coco_parts(landmarks, size, blazepose_estimator.calibration), reference)['all']
     mp_parts = np.zeros_like(reference)
     for i, name in enumerate(names):
         coco = np.array(mediapipe_photos[name]['coco18'])
@@ -157,16 +157,16 @@ def test_calibrated_parts_match_openpose(blazepose, subset_landmarks, mediapipe_
     assert ours['missed_count'] <= mediapipe['missed_count'], (ours, mediapipe)
     # infer() gives exactly these parts
     image = common.read_image(os.path.join(TEST_SPLIT, 'image', names[0]))
-    np.testing.assert_allclose(blazepose.infer(image), fpc.coco_parts(landmarks[:1], size, blazepose.calibration)[0],
+    np.testing.assert_allclose(blazepose_estimator.infer(image), fpc.coco_parts(landmarks[:1], size, blazepose_estimator.calibration)[0],
                                atol=1e-3)
 
 
 # ============================================================================ segmentation
-def test_segment_matches_viton_parsing(blazepose):
+def test_segment_matches_viton_parsing(blazepose_estimator):
     ious = []
     for name in SUBSET[:6]:
         image = common.read_image(os.path.join(TEST_SPLIT, 'image', name))
-        mask = blazepose.segment(image)
+        mask = blazepose_estimator.segment(image)
         assert mask.shape == image.shape[:2] and mask.dtype == np.float32
         assert mask.min() >= 0 and mask.max() <= 1
         # VITON's LIP parsing (palette PNG: the indices are the labels; 0 is background)
@@ -175,10 +175,10 @@ def test_segment_matches_viton_parsing(blazepose):
         ours = mask > 0.5
         ious.append(np.sum(person & ours) / np.sum(person | ours))
     assert np.median(ious) > 0.85, ious
-    blank = blazepose.segment(np.full((240, 320, 3), 127, np.uint8))
+    blank = blazepose_estimator.segment(np.full((240, 320, 3), 127, np.uint8))
     assert blank.shape == (240, 320) and not blank.any()
 
 
 def test_missing_detector_is_a_usage_error(blazepose_model, tmp_path):
     with pytest.raises(common.UsageError, match='pose_detection.tflite'):
-        openpose.BlazePose(blazepose_model, detector=str(tmp_path / 'pose_detection.tflite'))
+        blazepose.BlazePose(blazepose_model, detector=str(tmp_path / 'pose_detection.tflite'))

@@ -1,4 +1,4 @@
-"""human_parsing.MediaPipeParsing (LIP labels from the mediapipe wheel's models) against VITON's own
+"""mediapipe_parsing.MediaPipeParsing (LIP labels from the mediapipe wheel's models) against VITON's own
 LIP parsings of the shared test photos, plus hand-made cases for its pieces and the scorer.
 
 The full 395-photo figures come from `python3 tests/score_parsing.py`; here a spread subset pins them."""
@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 import human_parsing as hp
+import label_argmax
+import mediapipe_parsing
 import score_parsing
 from conftest import REPO_DIR, SHARED_DATA, VITON_CLOTHES, VITON_PERSONS
 
@@ -24,21 +26,21 @@ SUBSET = 40   # photos spread over the 395 test photos
 @pytest.fixture(scope='session')
 def selfie_model(blazepose_model):
     from models import download_models
-    return download_models.fetch([hp.SELFIE_MODEL], os.path.dirname(blazepose_model), progress=False)[0]
+    return download_models.fetch([mediapipe_parsing.SELFIE_MODEL], os.path.dirname(blazepose_model), progress=False)[0]
 
 
 @pytest.fixture(scope='session')
-def mediapipe_parsing(blazepose_model, selfie_model):
-    return hp.MediaPipeParsing(pose_model=blazepose_model, selfie_model=selfie_model)
+def mediapipe_parser(blazepose_model, selfie_model):
+    return mediapipe_parsing.MediaPipeParsing(pose_model=blazepose_model, selfie_model=selfie_model)
 
 
 @pytest.fixture(scope='session')
-def subset_figures(mediapipe_parsing):
+def subset_figures(mediapipe_parser):
     rows = []
     for stem in score_parsing.stems(TEST_DATA, SUBSET):
         image = cv.imread(os.path.join(TEST_DATA, 'image', stem + '.jpg'))
         truth = hp.read_parsing(os.path.join(TEST_DATA, 'image-parse', stem + '.png'))
-        rows.append(score_parsing.score_photo(mediapipe_parsing.infer(image), truth))
+        rows.append(score_parsing.score_photo(mediapipe_parser.infer(image), truth))
     return score_parsing.summarise(rows)
 
 
@@ -59,11 +61,11 @@ def test_blurred_shape_channel_close_to_viton(subset_figures):
     assert subset_figures['shape_mad_median'] <= 6.0
 
 
-def test_arms_and_legs_sides_follow_lip(mediapipe_parsing):
+def test_arms_and_legs_sides_follow_lip(mediapipe_parser):
     """LIP's Left-arm (14) is the person's left: on the image's right in VITON's frontal photos."""
     right_of_centre = {14: [], 15: []}
     for stem in score_parsing.stems(TEST_DATA, 10):
-        labels = mediapipe_parsing.infer(cv.imread(os.path.join(TEST_DATA, 'image', stem + '.jpg')))
+        labels = mediapipe_parser.infer(cv.imread(os.path.join(TEST_DATA, 'image', stem + '.jpg')))
         for label, found in right_of_centre.items():
             xs = np.nonzero(labels == label)[1]
             if len(xs) > 50:
@@ -72,35 +74,35 @@ def test_arms_and_legs_sides_follow_lip(mediapipe_parsing):
     assert len(right_of_centre[15]) >= 5 and np.mean(right_of_centre[15]) <= 0.2
 
 
-def test_12_megapixel_photo_in_bounded_memory(mediapipe_parsing):
+def test_12_megapixel_photo_in_bounded_memory(mediapipe_parser):
     """A 4000x3000 photo: labels at its size, like those of the small photo, with a bounded peak of
     NumPy memory (the work is done at 256 px; the labels are resized in strips)."""
     small = cv.imread(os.path.join(TEST_DATA, 'image', '000001_0.jpg'))
     large = cv.resize(small, (3000, 4000), interpolation=cv.INTER_CUBIC)
     tracemalloc.start()
-    labels = mediapipe_parsing.infer(large)
+    labels = mediapipe_parser.infer(large)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert labels.shape == (4000, 3000) and labels.dtype == np.uint8
     assert peak < 160e6, peak   # the photo itself is 36 MB, its labels 12 MB
-    expected = mediapipe_parsing.infer(small)
+    expected = mediapipe_parser.infer(small)
     shrunk = cv.resize(labels, (192, 256), interpolation=cv.INTER_NEAREST)
     assert score_parsing.iou(shrunk > 0, expected > 0) > 0.95
 
 
-def test_given_keypoints_and_mask_are_used(mediapipe_parsing):
+def test_given_keypoints_and_mask_are_used(mediapipe_parser):
     """infer(image, keypoints, person_mask): its own evidence given back gives the same labels; an
     empty pose mask or keypoints moved down change them."""
     image = cv.imread(VITON_PERSONS[0])
-    labels = mediapipe_parsing.infer(image)
+    labels = mediapipe_parser.infer(image)
     assert (labels > 0).mean() > 0.2
-    keypoints, mask, _ = mediapipe_parsing.person_evidence(image)
-    assert np.array_equal(mediapipe_parsing.infer(image, keypoints, mask), labels)
-    no_mask = mediapipe_parsing.infer(image, keypoints, np.zeros(image.shape[:2], np.float32))
+    keypoints, mask, _ = mediapipe_parser.person_evidence(image)
+    assert np.array_equal(mediapipe_parser.infer(image, keypoints, mask), labels)
+    no_mask = mediapipe_parser.infer(image, keypoints, np.zeros(image.shape[:2], np.float32))
     assert (no_mask != labels).mean() > 0.01
     moved = keypoints.copy()
     moved[:, 1] += 60
-    assert (mediapipe_parsing.infer(image, moved, mask) != labels).mean() > 0.05
+    assert (mediapipe_parser.infer(image, moved, mask) != labels).mean() > 0.05
 
 
 def test_pose_with_segment_is_used_instead_of_its_own_blazepose(blazepose_model, selfie_model):
@@ -126,7 +128,7 @@ def test_pose_with_segment_is_used_instead_of_its_own_blazepose(blazepose_model,
             return self.infer(image), self.segment(image)
 
     pose = FixedPose()
-    parser = hp.MediaPipeParsing(pose, selfie_model=selfie_model)
+    parser = mediapipe_parsing.MediaPipeParsing(pose, selfie_model=selfie_model)
     assert parser.pose is pose
     keypoints, mask, selfie = parser.person_evidence(cv.imread(VITON_PERSONS[1]))
     assert pose.calls == ['infer', 'segment'] and not mask.any() and selfie.shape == mask.shape
@@ -144,7 +146,7 @@ def test_split_left_right_by_nearest_limb():
     labels[80:90, 36:44] = 16    # right knee
     labels[80:90, 56:64] = 16    # left knee
     labels[95:99, 56:64] = 18    # left ankle
-    split = hp.split_left_right(labels, keypoints)
+    split = mediapipe_parsing.split_left_right(labels, keypoints)
     assert (split[40:50, 20:30] == 15).all() and (split[40:50, 72:80] == 14).all()
     assert (split[80:90, 36:44] == 17).all() and (split[80:90, 56:64] == 16).all()
     assert (split[95:99, 56:64] == 18).all() and (split[labels == 0] == 0).all()
@@ -156,9 +158,9 @@ def test_feature_planes_against_full_grid_float64():
     image = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
     keypoints = np.column_stack([rng.uniform(5, 43, 18), rng.uniform(5, 59, 18), rng.uniform(0, 1, 18)])
     pose_mask, selfie_mask = rng.uniform(0, 1, (2, 64, 48)).astype(np.float32)
-    planes = hp.parsing_feature_planes(image, keypoints, pose_mask, selfie_mask)
+    planes = mediapipe_parsing.parsing_feature_planes(image, keypoints, pose_mask, selfie_mask)
     assert planes.shape == (26, 64, 48) and planes.dtype == np.float32
-    p, scale = hp.body_skeleton(keypoints, (64, 48))
+    p, scale = mediapipe_parsing.body_skeleton(keypoints, (64, 48))
     ys, xs = np.mgrid[0:64, 0:48].astype(np.float64)
 
     def segment(a, b):
@@ -185,18 +187,18 @@ def test_feature_planes_against_full_grid_float64():
         colour = np.linalg.lstsq(np.column_stack([-2 * lab.reshape(3, -1).T[:4], np.ones(4)]),
                                  d2.ravel()[:4] - (lab.reshape(3, -1).T[:4] ** 2).sum(axis=1), rcond=None)[0][:3]
         assert np.abs(d2 - ((lab - colour[:, None, None]) ** 2).sum(axis=0)).max() <= 1e-5
-    again = hp.parsing_features(image, keypoints, pose_mask, selfie_mask)
+    again = mediapipe_parsing.parsing_features(image, keypoints, pose_mask, selfie_mask)
     assert np.array_equal(again, planes.transpose(1, 2, 0)), np.argwhere(again != planes.transpose(1, 2, 0))[:3]
 
 
 def test_classifier_network_equals_the_table_maths():
     """The cv.dnn 1x1-convolution graph against the perceptron written out from the .npz table."""
-    classifier = hp.ParsingClassifier()
+    classifier = mediapipe_parsing.ParsingClassifier()
     rng = np.random.default_rng(6)
-    planes = rng.normal(0, 1, (hp.N_PARSING_FEATURES, 37, 29)).astype(np.float32)
-    with np.load(hp.MEDIAPIPE_TABLE) as table:
+    planes = rng.normal(0, 1, (mediapipe_parsing.N_PARSING_FEATURES, 37, 29)).astype(np.float32)
+    with np.load(mediapipe_parsing.MEDIAPIPE_TABLE) as table:
         t = {k: table[k].astype(np.float64) for k in table.files}
-    x = (planes.reshape(hp.N_PARSING_FEATURES, -1).T - t['mean']) / t['std']
+    x = (planes.reshape(mediapipe_parsing.N_PARSING_FEATURES, -1).T - t['mean']) / t['std']
     hidden = np.maximum(x @ t['W1'] + t['b1'], 0)
     hidden = np.maximum(hidden @ t['W2'] + t['b2'], 0)
     expected = (hidden @ t['W3'] + t['b3']).T.reshape(-1, 37, 29)
@@ -207,7 +209,7 @@ def test_resize_labels_keeps_labels_and_bounds():
     labels = np.zeros((8, 6), np.uint8)
     labels[2:6, 1:5] = 5
     labels[0:2, 2:4] = 13
-    big = hp.resize_labels(labels, (60, 80))
+    big = label_argmax.resize_labels(labels, (60, 80))
     assert big.shape == (80, 60) and set(np.unique(big)) == {0, 5, 13}
     assert (cv.resize(big, (6, 8), interpolation=cv.INTER_NEAREST) == labels).mean() > 0.9
 
@@ -238,7 +240,7 @@ def test_create_parser_without_jppnet_says_so(tmp_path, blazepose_model, selfie_
         os.symlink(path, tmp_path / os.path.basename(path))
     with caplog.at_level(logging.INFO, logger='human_parsing'):
         parser = hp.create_parser(directory=str(tmp_path))
-    assert isinstance(parser, hp.MediaPipeParsing)
+    assert isinstance(parser, mediapipe_parsing.MediaPipeParsing)
     assert hp.MODEL_NAME in caplog.text and 'MediaPipe' in caplog.text
 
 
@@ -247,7 +249,7 @@ def test_create_parser_prefers_jppnet(tmp_path):
     synthetic_parsing.build_synthetic_parsing(str(tmp_path / hp.MODEL_NAME))
     # OpenCV 5.1+ reads no TensorFlow graph: the file is passed over for MediaPipe's models
     assert isinstance(hp.create_parser(directory=str(tmp_path)),
-                      hp.JppNet if hp.TENSORFLOW_IMPORTER else hp.MediaPipeParsing)
+                      hp.JppNet if hp.TENSORFLOW_IMPORTER else mediapipe_parsing.MediaPipeParsing)
 
 
 def test_human_parsing_cli_defaults_to_mediapipe(synthetic_models_home, tmp_path):

@@ -17,7 +17,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
+import blazepose
+import coco_parts
 import common
+import onnx_facts
 import openpose
 import openpose_caffe
 from tools import synthetic_openpose as openpose_builder
@@ -35,8 +38,8 @@ def synthetic_openpose(synthetic_dir):
 
 
 @pytest.fixture(scope='module')
-def blazepose(blazepose_model):
-    return openpose.BlazePose(blazepose_model)
+def blazepose_estimator(blazepose_model):
+    return blazepose.BlazePose(blazepose_model)
 
 
 # ============================================================================ NumPy reference
@@ -205,8 +208,7 @@ def test_synthetic_caffemodel_has_caffe_blob_shapes(synthetic_openpose):
     assert blobs['Mconv1_stage2_L2'][0].shape == (128, 185, 7, 7)
     assert blobs['Mconv7_stage6_L2'][0].shape == (19, 128, 1, 1)
     assert openpose_caffe.caffemodel_is_synthetic(synthetic_openpose['caffemodel'])
-    meta = openpose_caffe.onnx_metadata_only(synthetic_openpose['onnx'])
-    assert common.onnx_is_synthetic(meta)
+    assert onnx_facts.file_is_synthetic(synthetic_openpose['onnx'])
 
 
 @pytest.mark.skipif(not HAS_CAFFE, reason='this OpenCV has no Caffe importer')
@@ -374,15 +376,15 @@ def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path
     caplog.set_level('INFO')
     chosen = openpose.default_pose_model(os.path.dirname(synthetic_openpose['onnx']))
     assert chosen == (synthetic_openpose['caffemodel'] if HAS_CAFFE else synthetic_openpose['onnx'])
-    detector = os.path.join(os.path.dirname(blazepose_model), openpose.BLAZEPOSE_DETECTOR_TFLITE)
-    os.symlink(blazepose_model, tmp_path / openpose.BLAZEPOSE_TFLITE)     # present and valid: no fetch
-    os.symlink(detector, tmp_path / openpose.BLAZEPOSE_DETECTOR_TFLITE)
-    assert openpose.default_pose_model(str(tmp_path)) == str(tmp_path / openpose.BLAZEPOSE_TFLITE)
+    detector = os.path.join(os.path.dirname(blazepose_model), blazepose.BLAZEPOSE_DETECTOR_TFLITE)
+    os.symlink(blazepose_model, tmp_path / blazepose.BLAZEPOSE_TFLITE)     # present and valid: no fetch
+    os.symlink(detector, tmp_path / blazepose.BLAZEPOSE_DETECTOR_TFLITE)
+    assert openpose.default_pose_model(str(tmp_path)) == str(tmp_path / blazepose.BLAZEPOSE_TFLITE)
     assert 'BlazePose' in caplog.text
     damaged = tmp_path / 'damaged'
     damaged.mkdir()
-    (damaged / openpose.BLAZEPOSE_TFLITE).write_bytes(b'placeholder')    # present but not the published file
-    os.symlink(detector, damaged / openpose.BLAZEPOSE_DETECTOR_TFLITE)
+    (damaged / blazepose.BLAZEPOSE_TFLITE).write_bytes(b'placeholder')    # present but not the published file
+    os.symlink(detector, damaged / blazepose.BLAZEPOSE_DETECTOR_TFLITE)
     with pytest.raises(common.RuntimeFailure, match='not the published pose_landmark_full.tflite'):
         openpose.default_pose_model(str(damaged))
     with pytest.raises(common.UsageError):
@@ -390,12 +392,12 @@ def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path
 
 
 # ============================================================================ BlazePose
-def test_blazepose_on_viton_persons(blazepose):
-    P = openpose.PART_INDEX
+def test_blazepose_on_viton_persons(blazepose_estimator):
+    P = coco_parts.PART_INDEX
     for path in VITON_PERSONS:
         image = common.read_image(path)
         h, w = image.shape[:2]
-        keypoints = blazepose.infer(image)
+        keypoints = blazepose_estimator.infer(image)
         name = os.path.basename(path)
         assert keypoints.shape == (18, 3) and keypoints.dtype == np.float32
         found = keypoints[:, 2] > 0
@@ -429,25 +431,25 @@ def test_blazepose_on_viton_persons(blazepose):
         assert 0.25 * w < x[P['LShoulder']] - x[P['RShoulder']] < 0.6 * w, name
 
 
-def test_blazepose_scale_and_padding_are_undone(blazepose):
+def test_blazepose_scale_and_padding_are_undone(blazepose_estimator):
     """The same person, enlarged 3x and placed off-centre on a wide canvas, is found at the
     same place in the new image's pixels."""
     image = common.read_image(VITON_PERSONS[2])
-    reference = blazepose.infer(image)
+    reference = blazepose_estimator.infer(image)
     big = cv.resize(image, None, fx=3, fy=3, interpolation=cv.INTER_CUBIC)
     canvas = np.full((big.shape[0] + 60, big.shape[1] + 500, 3), 235, np.uint8)
     canvas[40:40 + big.shape[0], 100:100 + big.shape[1]] = big
-    moved = blazepose.infer(canvas)
+    moved = blazepose_estimator.infer(canvas)
     both = (reference[:, 2] > 0) & (moved[:, 2] > 0)
     for part in ('Nose', 'Neck', 'RShoulder', 'LShoulder'):
-        assert both[openpose.PART_INDEX[part]]
+        assert both[coco_parts.PART_INDEX[part]]
     expected = (reference[both, :2] + 0.5) * 3 - 0.5 + [100, 40]
     # the crop differs (more background), so allow a few percent of the 768-px body height
     assert np.median(np.hypot(*(moved[both, :2] - expected).T)) < 15
 
 
-def test_blazepose_blank_image_has_no_person(blazepose):
-    keypoints = blazepose.infer(np.full((240, 320, 3), 127, np.uint8))
+def test_blazepose_blank_image_has_no_person(blazepose_estimator):
+    keypoints = blazepose_estimator.infer(np.full((240, 320, 3), 127, np.uint8))
     assert np.all(keypoints == 0)
 
 

@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO_DIR, SHARED_DATA, VITON_CLOTHES, VITON_PERSONS
+import blazepose
+import mediapipe_parsing
 import openvino_precision
 
 PRECISION = os.environ.get('TRYON_OPENVINO_PRECISION', openvino_precision.F32)
@@ -239,20 +241,20 @@ def test_blazepose(blazepose_model):
     """The real MediaPipe BlazePose: the person detector (TFLite converted to ONNX) and the landmark model
     (TFLite) on the same inputs, then the whole pipeline's COCO-18 keypoints on the six VITON photos, in
     pixels."""
-    models = {backend: openpose.BlazePose(blazepose_model, backend, CPU) for backend in (OPENVINO, OPENCV)}
+    models = {backend: blazepose.BlazePose(blazepose_model, backend, CPU) for backend in (OPENVINO, OPENCV)}
     person = cv.imread(VITON_PERSONS[0])
-    square = cv.resize(person, (openpose.DETECTOR_INPUT['width'], openpose.DETECTOR_INPUT['height']))
-    detector_blob = cv.dnn.blobFromImage(square, openpose.DETECTOR_INPUT['scale'], square.shape[1::-1],
-                                         openpose.DETECTOR_INPUT['mean'], swapRB=True)
+    square = cv.resize(person, (blazepose.DETECTOR_INPUT['width'], blazepose.DETECTOR_INPUT['height']))
+    detector_blob = cv.dnn.blobFromImage(square, blazepose.DETECTOR_INPUT['scale'], square.shape[1::-1],
+                                         blazepose.DETECTOR_INPUT['mean'], swapRB=True)
     detections = forward_both(lambda backend, _: models[backend].detector,
                               lambda net: net.setInput(detector_blob), ['Identity', 'Identity_1'])
     times = detections[2]
     for diff, ref in zip(record('BlazePose detector', ['boxes', 'scores'], detections[0], detections[1], times),
                          detections[1]):
         assert within(diff, 1e-3 * max(1.0, float(np.abs(ref).max())))
-    size = openpose.LANDMARK_INPUT['width']
-    blob = cv.dnn.blobFromImage(cv.resize(person, (size, size)), openpose.LANDMARK_INPUT['scale'], (size, size),
-                                openpose.LANDMARK_INPUT['mean'], swapRB=True)
+    size = blazepose.LANDMARK_INPUT['width']
+    blob = cv.dnn.blobFromImage(cv.resize(person, (size, size)), blazepose.LANDMARK_INPUT['scale'], (size, size),
+                                blazepose.LANDMARK_INPUT['mean'], swapRB=True)
     *outputs, times = forward_both(lambda backend, _: models[backend].net, lambda net: net.setInput(blob),
                                    models[OPENCV].output_names)
     landmarks = [o[0].reshape(-1, 5) for o in outputs]
@@ -317,8 +319,8 @@ def test_mediapipe_parsing_classifier():
     common.read_net read such buffers through a file, OpenCV 5.0 gave them the new engine, which ignored the
     OpenVINO backend, and both sides ran OpenCV's own layers.)"""
     rng = np.random.default_rng(0)
-    planes = rng.normal(0, 1, (human_parsing.N_PARSING_FEATURES, HEIGHT, WIDTH)).astype(np.float32)
-    models = {backend: human_parsing.ParsingClassifier(backend_id=backend, target_id=CPU) for backend in (OPENVINO, OPENCV)}
+    planes = rng.normal(0, 1, (mediapipe_parsing.N_PARSING_FEATURES, HEIGHT, WIDTH)).astype(np.float32)
+    models = {backend: mediapipe_parsing.ParsingClassifier(backend_id=backend, target_id=CPU) for backend in (OPENVINO, OPENCV)}
     outputs, times = [], []
     for backend in (OPENVINO, OPENCV):
         times.append(timed(lambda: models[backend].score_planes(planes)))

@@ -8,6 +8,7 @@ import pytest
 from conftest import VITON_PERSONS
 
 import human_parsing as hp
+import label_argmax
 from tools import synthetic_parsing
 
 MIRROR = np.array(list(range(14)) + [15, 14, 17, 16, 19, 18])
@@ -86,7 +87,7 @@ def test_same_labels_as_before_on_random_scores(source, size):
 def test_big_output_goes_in_strips_with_the_same_labels(monkeypatch):
     rng = np.random.default_rng(7)
     scores = rng.standard_normal((2, 20, 48, 40)).astype(np.float32)
-    monkeypatch.setattr(hp, 'STRIP_PIXELS', 997)  # strips of a few rows, not aligned with the source rows
+    monkeypatch.setattr(label_argmax, 'STRIP_PIXELS', 997)  # strips of a few rows, not aligned with the source rows
     size = (150, 211)
     np.testing.assert_array_equal(hp.merge_flipped(scores[0], scores[1], size),
                                   reference_labels(scores[0], scores[1], size))
@@ -108,7 +109,7 @@ def test_single_map_argmax_resized_matches_the_reference():
     scores = rng.standard_normal((20, 50, 30)).astype(np.float32)
     zeros = np.zeros_like(scores)
     # averaging with a zero mirror halves the scores: the same argmax, the same ties
-    np.testing.assert_array_equal(hp.argmax_resized(scores, (64, 77)), reference_labels(scores, zeros, (64, 77)))
+    np.testing.assert_array_equal(label_argmax.argmax_resized(scores, (64, 77)), reference_labels(scores, zeros, (64, 77)))
 
 
 def test_cv_resize_stays_within_the_assumed_error_bound():
@@ -127,7 +128,7 @@ def test_cv_resize_stays_within_the_assumed_error_bound():
         vertical = p[row0] * (1 - wy)[:, None] + p[row1] * wy[:, None]
         exact = vertical[:, col0] * (1 - wx) + vertical[:, col1] * wx
         error = np.abs(cv.resize(plane, size, interpolation=cv.INTER_LINEAR) - exact).max()
-        weight_error = sum(hp._resize_weight_error(source, size))
+        weight_error = sum(label_argmax._resize_weight_error(source, size))
         assert weight_error < 1e-6
         bound = (weight_error + 64 * 2.0 ** -24) * np.abs(plane).max()
         assert error <= bound, (source, size, error, bound)
@@ -141,8 +142,8 @@ def test_weight_error_sees_a_wrong_resize(monkeypatch):
         out = real_resize(image, size, interpolation=interpolation)
         return out * np.float32(0.999)
     monkeypatch.setattr(hp.cv, 'resize', shifted)
-    hp._resize_weight_error.cache_clear()
+    label_argmax._resize_weight_error.cache_clear()
     try:
-        assert min(hp._resize_weight_error((384, 384), (192, 256))) > 1e-4
+        assert min(label_argmax._resize_weight_error((384, 384), (192, 256))) > 1e-4
     finally:
-        hp._resize_weight_error.cache_clear()
+        label_argmax._resize_weight_error.cache_clear()

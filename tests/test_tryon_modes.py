@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+import blazepose
 import human_parsing
 import openpose
 import virtual_try_on as vto
@@ -237,7 +238,7 @@ class Counting:
 
 @pytest.mark.skipif(not human_parsing.TENSORFLOW_IMPORTER, reason='OpenCV 5.1+: no TensorFlow importer for JPPNet')
 def test_analysis_is_computed_once_per_person(synthetic_dir, blazepose_model):
-    pose = Counting(openpose.BlazePose(blazepose_model))
+    pose = Counting(blazepose.BlazePose(blazepose_model))
     parsing = Counting(human_parsing.JppNet(os.path.join(synthetic_dir, 'lip_jppnet_384.pb')))
     cp_vton = vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
     chain = vto.VirtualTryOn(cp_vton, pose, parsing)

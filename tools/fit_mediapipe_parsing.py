@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Fit the per-pixel classifier of human_parsing.MediaPipeParsing on VITON's training photos and
+"""Fit the per-pixel classifier of mediapipe_parsing.MediaPipeParsing on VITON's training photos and
 their LIP parsings (CP-VTON layout: image/*.jpg, image-parse/*.png), and write its weights
 (models/mediapipe_parsing_mlp.npz, a few kB).
 
 For each of --photos photos spread over the folder: the MediaPipe evidence (pose keypoints, the two
-person masks) exactly as MediaPipeParsing.infer computes it, human_parsing.parsing_features, and
+person masks) exactly as MediaPipeParsing.infer computes it, mediapipe_parsing.parsing_features, and
 --pixels pixels drawn at random with their LIP label mapped to the classifier's classes. A
 two-hidden-layer perceptron (ReLU, softmax) is trained on them with Adam in numpy, seeded: the
 same inputs give the same file. Evaluate on the test photos only (tests/score_parsing.py).
@@ -24,6 +24,7 @@ if not __package__:  # run as a script (python3 tools/fit_mediapipe_parsing.py):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
 import human_parsing  # noqa: E402
+import mediapipe_parsing  # noqa: E402
 
 
 def collect(parser, data, photos, pixels, seed):
@@ -37,11 +38,11 @@ def collect(parser, data, photos, pixels, seed):
         truth = human_parsing.read_parsing(os.path.join(data, 'image-parse', name[:-4] + '.png'))
         work, factor = parser.work_image(image)
         if factor != 1.0:
-            raise common.UsageError('%s: fitting expects photos of at most %d px' % (name, human_parsing.MEDIAPIPE_WORK_SIZE))
-        per_pixel = human_parsing.parsing_features(work, *parser.person_evidence(work))
+            raise common.UsageError('%s: fitting expects photos of at most %d px' % (name, mediapipe_parsing.MEDIAPIPE_WORK_SIZE))
+        per_pixel = mediapipe_parsing.parsing_features(work, *parser.person_evidence(work))
         chosen = rng.choice(per_pixel.shape[0] * per_pixel.shape[1], pixels, replace=False)
         features.append(per_pixel.reshape(-1, per_pixel.shape[-1])[chosen])
-        classes.append(human_parsing.MEDIAPIPE_CLASS_OF_LABEL[truth.ravel()[chosen]])
+        classes.append(mediapipe_parsing.MEDIAPIPE_CLASS_OF_LABEL[truth.ravel()[chosen]])
         if (number + 1) % 100 == 0:
             print('%d/%d photos' % (number + 1, len(names)), flush=True)
     return np.concatenate(features), np.concatenate(classes)
@@ -105,14 +106,14 @@ def main(argv=None):
     parser.add_argument('--hidden', type=int, default=32)
     parser.add_argument('--iterations', type=int, default=1200)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('-o', '--output', default=human_parsing.MEDIAPIPE_TABLE)
+    parser.add_argument('-o', '--output', default=mediapipe_parsing.MEDIAPIPE_TABLE)
     args = parser.parse_args(argv)
     started = time.time()
     # evidence only: the classifier table is not needed (nor read) to collect the features
-    mediapipe = human_parsing.MediaPipeParsing(table=None)
+    mediapipe = mediapipe_parsing.MediaPipeParsing(table=None)
     features, classes = collect(mediapipe, args.data, args.photos, args.pixels, args.seed)
     print('%d samples, %d features (%.0f s)' % (len(features), features.shape[1], time.time() - started))
-    weights = train(features, classes, len(human_parsing.MEDIAPIPE_CLASS_LABELS), args.hidden,
+    weights = train(features, classes, len(mediapipe_parsing.MEDIAPIPE_CLASS_LABELS), args.hidden,
                     args.iterations, seed=args.seed)
     temporary = args.output + '.tmp.npz'
     np.savez(temporary, **weights)

@@ -25,6 +25,8 @@ import numpy as np
 
 if not __package__:  # run as a script (python3 tools/fit_pose_calibration.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import blazepose  # noqa: E402
+from coco_parts import COCO_PARTS  # noqa: E402
 import common  # noqa: E402
 import openpose  # noqa: E402
 
@@ -62,7 +64,7 @@ def blazepose_landmarks(estimator, split_dir, cache_dir=None):
             data = np.load(cache)
             if list(data['names']) == names:
                 return names, data['landmarks']
-    landmarks = np.full((len(names), openpose.POSE_LANDMARKS['count'], 5), np.nan)
+    landmarks = np.full((len(names), blazepose.POSE_LANDMARKS['count'], 5), np.nan)
     for i, name in enumerate(names):
         image = cv.imread(os.path.join(split_dir, 'image', name))
         if image is None:
@@ -89,10 +91,10 @@ def image_size(split_dir, names):
 
 def _design(landmarks):
     """Per photo with a person: features (N, F), scale (N,), uncalibrated COCO parts (N, 18, 3)."""
-    rows = [openpose.pose_calibration_features(lm) for lm in landmarks]
+    rows = [blazepose.pose_calibration_features(lm) for lm in landmarks]
     features = np.stack([r[0] for r in rows])
     scales = np.array([r[2] for r in rows])
-    base = np.stack([openpose.blazepose_to_coco(lm) for lm in landmarks])
+    base = np.stack([blazepose.blazepose_to_coco(lm) for lm in landmarks])
     return features, scales, base
 
 
@@ -119,8 +121,8 @@ def fit_part(features, targets, scales, lam, robust_px):
 
 def fit_parts(features, scales, base, reference, lam, robust_px):
     """(18, 2, F) weights, each part fitted where OpenPose reports it."""
-    weights = np.zeros((len(openpose.COCO_PARTS), 2, features.shape[1]))
-    for part in range(len(openpose.COCO_PARTS)):
+    weights = np.zeros((len(COCO_PARTS), 2, features.shape[1]))
+    for part in range(len(COCO_PARTS)):
         seen = reference[:, part, 2] > 0
         targets = (reference[seen, part, :2] - base[seen, part, :2]) / scales[seen, None]
         weights[part] = fit_part(features[seen], targets, scales[seen], lam, robust_px).T
@@ -159,7 +161,7 @@ def fit_logistic(features, labels, lam):
     penalty[-1, -1] = 0
     weights = np.zeros(features.shape[1])
     for _ in range(NEWTON_ITERATIONS):
-        p = openpose.sigmoid(features @ weights)
+        p = blazepose.sigmoid(features @ weights)
         step = np.linalg.solve((features * (p * (1 - p))[:, None]).T @ features + penalty,
                                features.T @ (p - labels) + penalty @ weights)
         weights -= step
@@ -171,14 +173,14 @@ def fit_logistic(features, labels, lam):
 def fit_show(features, good, lam):
     """(18, F) logistic weights of the probability that a part is good (OpenPose reports it within FAR px)."""
     return np.stack([fit_logistic(features, good[:, part].astype(np.float64), lam)
-                     for part in range(len(openpose.COCO_PARTS))])
+                     for part in range(len(COCO_PARTS))])
 
 
 def cross_validated_show(features, good, lam):
     """(N, 18) show probability of every train photo from a fit on the other folds."""
     probability = np.zeros(good.shape)
     for rest, held in _folds(len(features)):
-        probability[held] = openpose.sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
+        probability[held] = blazepose.sigmoid(features[held] @ fit_show(features[rest], good[rest], lam).T)
     return probability
 
 
@@ -190,7 +192,7 @@ def choose_thresholds(parts, reference, size, far_weight):
     seen = reference[..., 2] > 0
     far = seen & (_distance(parts, reference) > FAR)
     thresholds = []
-    for part in range(len(openpose.COCO_PARTS)):
+    for part in range(len(COCO_PARTS)):
         shown = (parts[:, part, 2, None] >= grid) & inside[:, part, None]          # (N, thresholds)
         cost = (np.sum(seen[:, part, None] & ~shown, 0) + np.sum(~seen[:, part, None] & shown, 0)
                 + far_weight * np.sum(shown & far[:, part, None], 0))
@@ -273,10 +275,10 @@ def _inside(parts, size):
 
 def coco_parts(landmarks, size, table=None, threshold=0.5):
     """(N, 18, 3) COCO parts as BlazePose.infer gives them (missing: all 0), from cached landmarks."""
-    out = np.zeros((len(landmarks), len(openpose.COCO_PARTS), 3))
+    out = np.zeros((len(landmarks), len(COCO_PARTS), 3))
     for i, lm in enumerate(landmarks):
         if not np.isnan(lm[0, 0]):
-            out[i] = openpose.landmarks_to_coco(lm, size, table, threshold if table is None else None)
+            out[i] = blazepose.landmarks_to_coco(lm, size, table, threshold if table is None else None)
     return out
 
 
@@ -287,7 +289,7 @@ def compare(parts, reference):
     both = ours & theirs
     dist = _distance(parts, reference)
     figures = {'all': _summary(dist[both], ours[theirs], np.sum(ours & ~theirs), np.sum(~theirs))}
-    for part, name in enumerate(openpose.COCO_PARTS):
+    for part, name in enumerate(COCO_PARTS):
         o, t = ours[:, part], theirs[:, part]
         figures[name] = _summary(dist[o & t, part], o[t], np.sum(o & ~t), np.sum(~t))
     return figures
@@ -308,13 +310,13 @@ def main(argv=None):
                         help='VITON folder with train/ (image/, pose/)')
     parser.add_argument('--model', default=None, help='pose_landmark_full.tflite (default: the models directory)')
     parser.add_argument('--cache', default=None, help='folder to keep the BlazePose landmarks of each split')
-    parser.add_argument('-o', '--output', default=openpose.BLAZEPOSE_CALIBRATION)
+    parser.add_argument('-o', '--output', default=blazepose.BLAZEPOSE_CALIBRATION)
     args = parser.parse_args(argv)
     train = os.path.join(args.data, 'train')
     if not os.path.isdir(os.path.join(train, 'image')):
         raise common.UsageError('no VITON train split in %s' % args.data)
-    model = args.model or common.find_model(openpose.BLAZEPOSE_TFLITE)
-    estimator = openpose.BlazePose(model, calibration=None)
+    model = args.model or common.find_model(blazepose.BLAZEPOSE_TFLITE)
+    estimator = blazepose.BlazePose(model, calibration=None)
     names, landmarks = blazepose_landmarks(estimator, train, args.cache)
     reference = openpose_split(train, names)
     size = image_size(train, names)
@@ -325,7 +327,7 @@ def main(argv=None):
         print('train %-12s: median %.2f px, within 10 px %.1f %%, 95th pct %.1f px, missed %.2f %%, '
               'false alarms %d of %d' % (label, f['median'], 100 * f['within10'], f['p95'], 100 * f['missed'],
                                          f['false_alarms'], f['not_reported']))
-    print('show thresholds: %s' % dict(zip(openpose.COCO_PARTS, table['show_threshold'])))
+    print('show thresholds: %s' % dict(zip(COCO_PARTS, table['show_threshold'])))
     # one line per entry, numbers packed: the table stays small (tens of kB) and readable
     text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':')))
                       for key, value in table.items())

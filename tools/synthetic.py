@@ -11,6 +11,7 @@ GMM and TOM follow CP-VTON's ``networks.py`` (GMM: two FeatureExtraction towers,
 FeatureCorrelation as the custom ``Correlation`` node the published file holds, FeatureRegression;
 TOM: UnetGenerator(25, 4, 6, ngf=64, InstanceNorm2d) with bilinear upsampling).
 """
+import argparse
 import os
 import sys
 
@@ -212,8 +213,24 @@ def build_all(directory, openpose=True, verbose=False):
     return built
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Build the SYNTHETIC stand-in models (seeded random weights, '
+                                                 'not trained ones) into a directory, skipping files already there.')
+    parser.add_argument('directory', nargs='?', default=os.path.join(MODELS_DIR, 'synthetic'))
+    parser.add_argument('--no-openpose', action='store_true', help='leave out the synthetic OpenPose')
+    parser.add_argument('--quiet', action='store_true', help='print the paths only')
+    args = parser.parse_args(argv)
+    try:
+        built = build_all(args.directory, openpose=not args.no_openpose, verbose=not args.quiet)
+    except OSError as err:
+        print(err, file=sys.stderr)  # the try-on's --synthetic shows this line
+        return 1
+    for path in built:
+        print(path)
+    if not args.quiet:
+        print('these are SYNTHETIC models with random weights, not trained ones', file=sys.stderr)
+    return 0
+
+
 if __name__ == '__main__':
-    target = sys.argv[1] if len(sys.argv) > 1 else os.path.join(MODELS_DIR, 'synthetic')
-    for p in build_all(target, verbose=True):
-        print(p)
-    print('these are SYNTHETIC models with random weights, not trained ones', file=sys.stderr)
+    sys.exit(main())

@@ -185,12 +185,28 @@ def build_synthetic_parsing(path, seed=0):
     return path
 
 
-if __name__ == '__main__':
+def main(argv=None):
+    """Write the graph to the path given, unless the file there already holds exactly it."""
     parser = argparse.ArgumentParser(description='Write the SYNTHETIC LIP JPPNet stand-in (seeded random '
                                                  'weights, not a trained model) as a TensorFlow .pb.')
     parser.add_argument('output', nargs='?', default=os.path.join(
         common.models_dir(), 'synthetic', 'lip_jppnet_384.pb'))
     parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    print(build_synthetic_parsing(args.output, args.seed))
-    sys.exit(0)
+    args = parser.parse_args(argv)
+    try:
+        with open(args.output, 'rb') as f:
+            current = f.read()
+    except OSError:
+        current = None
+    try:
+        if current != graph_def_bytes(args.seed):
+            build_synthetic_parsing(args.output, args.seed)
+    except OSError as err:
+        print(err, file=sys.stderr)  # human_parsing --synthetic shows this line
+        return 1
+    print(args.output)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
