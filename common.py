@@ -546,6 +546,13 @@ def parse_cli(parser, argv):
     return args, None
 
 
+def run_cli(build_parser, run, argv=None):
+    """An entry script's main(argv): run(args) with the parsed arguments, or argparse's exit status when it
+    has answered on its own (--help, a bad option) and nothing is to run."""
+    args, status = parse_cli(build_parser(), argv)
+    return status if args is None else run(args)
+
+
 class SyntheticWarnings:
     """Context of a command-line run: the SyntheticModelWarning of each loaded model is collected, and
     one warning naming every synthetic file is logged at the end of the block that loads them."""
