@@ -365,9 +365,8 @@ def set_backend_target(net, backend_id, target_id, engine):
 
 # ---------------------------------------------------------------------------- synthetic models
 def run_tool(script, args, failure):
-    """Run tools/<script> with this Python as a program of its own (the runtime imports no tooling: the
-    synthetic stand-ins for --synthetic are built this way). Its output is returned; a failure becomes one
-    RuntimeFailure line, `failure` and the last line the tool wrote on stderr."""
+    """Run tools/<script> as a program of its own (the runtime imports no tooling; --synthetic builds this way):
+    its stdout, or one RuntimeFailure line, `failure` and the last line the tool wrote on stderr."""
     try:
         result = subprocess.run([sys.executable, os.path.join(REPO_DIR, 'tools', script)] + list(args),
                                 capture_output=True, text=True)
@@ -439,15 +438,11 @@ def check_image(image, what='the input'):
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise UsageError('%s needs a BGR uint8 image array, got %s'
                          % (what, getattr(image, 'dtype', type(image).__name__)))
-    if image.size == 0:
+    if image.size == 0 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise UsageError('%s needs an H x W x 3 BGR image, got shape %s' % (what, image.shape,))
     if image.ndim == 2:
-        image = cv.cvtColor(image, cv.COLOR_GRAY2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv.cvtColor(image, cv.COLOR_BGRA2BGR)
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise UsageError('%s needs an H x W x 3 BGR image, got shape %s' % (what, image.shape,))
-    return image
+        return cv.cvtColor(image, cv.COLOR_GRAY2BGR)
+    return cv.cvtColor(image, cv.COLOR_BGRA2BGR) if image.shape[2] == 4 else image
 
 
 def check_output_path(path):
@@ -555,6 +550,12 @@ def parse_cli(parser, argv):
         return None, exit_.code
     setup_logging(getattr(args, 'quiet', False), getattr(args, 'verbose', False))
     return args, None
+
+
+def run_cli(build_parser, run, argv=None):
+    """An entry script's main(argv): run(args), or argparse's exit status after --help or a bad option."""
+    args, status = parse_cli(build_parser(), argv)
+    return status if args is None else run(args)
 
 
 class SyntheticWarnings:

@@ -378,10 +378,8 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
-    if args is None:
-        return status
+def parse_photo(args):
+    """The command: the parsing of the photo the arguments name, written as asked."""
     if args.synthetic and args.model:
         raise common.UsageError('give either --model or --synthetic, not both')
     if args.labels_out and os.path.splitext(args.labels_out)[1].lower() not in LOSSLESS_LABEL_FORMATS:
@@ -408,6 +406,10 @@ def main(argv=None):
                       for k, n in enumerate(np.bincount(labels.ravel(), minlength=N_CLASSES)) if n)
     print('%s: %dx%d, %s' % (args.output, labels.shape[1], labels.shape[0], found))
     return 0
+
+
+def main(argv=None):
+    return common.run_cli(build_parser, parse_photo, argv)
 
 
 def cli():

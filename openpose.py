@@ -316,11 +316,8 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
-    if args is None:
-        return status
-
+def keypoints_of_photo(args):
+    """The command: the keypoints of the photo the arguments name, drawn and written as asked."""
     backend_id, target_id = common.backend_target(args.backend, args.target)
     image = common.read_image(args.input, 'person image')
     with common.SyntheticWarnings('pose'):
@@ -340,6 +337,10 @@ def main(argv=None):
             _write_text(args.json, text + '\n')
             log.info('wrote %s', args.json)
     return 0
+
+
+def main(argv=None):
+    return common.run_cli(build_parser, keypoints_of_photo, argv)
 
 
 def cli():
