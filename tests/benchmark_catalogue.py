@@ -2,7 +2,7 @@
 processes, from a cold start (models loaded, results written): one at a time, batched, N shards as N
 processes, Ray Data with N actors. Prints pairs per second (from the median run), pairs per second per core,
 the median and 95th percentile of the run's wall time, peak memory, and whether the files are byte for byte
-those of the one-at-a-time run.
+those of the first run (one at a time).
 
     .venv/bin/python tests/benchmark_catalogue.py [--pairs LIST] [--limit N] [--repeat 3] [--ray-python PY]
 
@@ -89,28 +89,28 @@ def main():
         print('Ray: not installed for %s, left out' % args.ray_python)
     cores = os.cpu_count()
     print('%d pairs, %d runs of each mode, %d cores; cold start: models loaded in every run' % (len(lines), args.repeat, cores))
-    print('| mode | pairs/s | pairs/s per core | run s median | run s p95 | peak memory | same files |')
+    print('| mode | pairs/s | pairs/s per core | run s median | run s p95 | peak memory | same files as the first run |')
     print('|---|---:|---:|---:|---:|---|---|')
-    reference = None
+    # the modes take turns, run by run, so that a change in the machine's load falls on all of them
+    reference = os.path.join(work, 'reference')
+    seconds = {name: [] for name, _ in modes}
+    peaks = {name: [] for name, _ in modes}
+    identical = {name: True for name, _ in modes}
     try:
-        for name, commands in modes:
-            seconds, identical, peaks = [], True, []
-            for run in range(args.repeat):
-                out = os.path.join(work, '%s-%d' % (re.sub(r'\W+', '_', name), run))
+        for run in range(args.repeat):
+            for name, commands in modes:
+                out = reference if not os.path.exists(reference) else os.path.join(work, 'run')
                 elapsed, peak = run_mode(commands(out))
-                seconds.append(elapsed)
-                peaks = peak
-                if reference is None:
-                    reference = out
-                elif not same_files(out, reference):
-                    identical = False
+                seconds[name].append(elapsed)
+                peaks[name] = peak
                 if out != reference:
+                    identical[name] = identical[name] and same_files(out, reference)
                     shutil.rmtree(out)
-            median = float(np.median(seconds))
+        for name, _ in modes:
+            median = float(np.median(seconds[name]))
             print('| %s | %.2f | %.2f | %.1f | %.1f | %s | %s |' % (
-                name, len(lines) / median, len(lines) / median / cores, median, np.percentile(seconds, 95),
-                ' + '.join(peaks) or '-', ('reference, its repeats: ' if name.startswith('one') else '') + ('yes' if identical else 'NO')),
-                flush=True)
+                name, len(lines) / median, len(lines) / median / cores, median, np.percentile(seconds[name], 95),
+                ' + '.join(peaks[name]) or '-', 'yes' if identical[name] else 'NO'), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
