@@ -63,9 +63,9 @@ class VirtualTryOn:
     """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
 
     pose: an estimator whose keypoints_and_mask(image_bgr) gives (18, 3) keypoints and its person mask, or
-    None when it has none (openpose.OpenPose, openpose.BlazePose); parsing: a parser whose
+    None when it has none (openpose.OpenPose, blazepose.BlazePose); parsing: a parser whose
     infer(image_bgr, size=, keypoints=, person_mask=) gives LIP labels (human_parsing.JppNet,
-    human_parsing.MediaPipeParsing). Either may be None when the caller passes keypoints / labels.
+    mediapipe_parsing.MediaPipeParsing). Either may be None when the caller passes keypoints / labels.
 
     For many garments on one person, analyse() once and pass the analysis to infer():
         analysis = tryon.analyse(person)
