@@ -3,6 +3,8 @@ networks on the cloth-agnostic person representation.
 
 The body shape is blurred by Pillow's BILINEAR resize (pil_bilinear.py), the pose map is PIL's rectangle
 drawing, the warp is PyTorch 0.4's grid_sample (bilinear, border padding, align_corners=True)."""
+import functools
+
 import cv2 as cv
 import numpy as np
 
@@ -69,29 +71,24 @@ def tps_basis(height, width, grid_size):
     return basis, np.stack([control_x, control_y])
 
 
-_TPS_CACHE = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _tps_quadrant(height, width, grid_size):
     """The top-left quadrant of the TPS basis, stored (K, h, w), the control points, and the orders of
     the control points that give the other quadrants. The output grid and the control grid are both
     symmetric about x = 0 and about y = 0, and a TPS commutes with mirroring: at pixel (row, W-1-col)
     the grid is the quadrant's maths on the control points mirrored in x. A call then reads a quarter
     of the basis (1.2 MB at 256x192, against 4.9 MB: it no longer stays in the cache between calls)."""
-    key = (height, width, grid_size)
-    if key not in _TPS_CACHE:
-        basis, control = tps_basis(height, width, grid_size)
-        rows, cols = (height + 1) // 2, (width + 1) // 2
-        quadrant = basis.reshape(height, width, -1)[:rows, :cols]
-        k = np.arange(grid_size * grid_size)
-        column, row = k // grid_size, k % grid_size       # point k at x = axis[k // n], y = axis[k % n]
-        # a side of one pixel sits at -1, not on the axis of symmetry: no mirror there
-        mirror_x = (grid_size - 1 - column) * grid_size + row if width > 1 else k
-        mirror_y = column * grid_size + (grid_size - 1 - row) if height > 1 else k
-        orders = np.stack([k, mirror_x, mirror_y, mirror_x[mirror_y]])
-        _TPS_CACHE[key] = (np.ascontiguousarray(quadrant.transpose(2, 0, 1), np.float32),
-                           control.astype(np.float32), orders)
-    return _TPS_CACHE[key]
+    basis, control = tps_basis(height, width, grid_size)
+    rows, cols = (height + 1) // 2, (width + 1) // 2
+    quadrant = basis.reshape(height, width, -1)[:rows, :cols]
+    k = np.arange(grid_size * grid_size)
+    column, row = k // grid_size, k % grid_size       # point k at x = axis[k // n], y = axis[k % n]
+    # a side of one pixel sits at -1, not on the axis of symmetry: no mirror there
+    mirror_x = (grid_size - 1 - column) * grid_size + row if width > 1 else k
+    mirror_y = column * grid_size + (grid_size - 1 - row) if height > 1 else k
+    orders = np.stack([k, mirror_x, mirror_y, mirror_x[mirror_y]])
+    return (np.ascontiguousarray(quadrant.transpose(2, 0, 1), np.float32),
+            control.astype(np.float32), orders)
 
 
 def tps_grid(theta, height=HEIGHT, width=WIDTH, grid_size=GRID_SIZE):
@@ -255,12 +252,12 @@ class CpVton:
 
     gmm_path, tom_path: the published cp_vton_gmm.onnx / cp_vton_tom.onnx (or the synthetic stand-ins)."""
 
-    def __init__(self, gmm_path, tom_path, backend=cv.dnn.DNN_BACKEND_OPENCV, target=cv.dnn.DNN_TARGET_CPU,
+    def __init__(self, gmm_path, tom_path, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
                  kept_labels=KEPT_LABELS):
         self.gmm_path, self.tom_path = gmm_path, tom_path
         self.kept_labels = np.asarray(kept_labels)
-        self._load(common.dnn_engine(backend, target))
-        self.setBackendAndTarget(backend, target)
+        self._load(common.dnn_engine(backend_id, target_id))
+        self.setBackendAndTarget(backend_id, target_id)
         self.head_lut = head_lookup(self.kept_labels)
 
     def _load(self, engine):
@@ -285,13 +282,13 @@ class CpVton:
             common.warn_synthetic(self.tom_path, 'try-on')
         self.engine = engine
 
-    def setBackendAndTarget(self, backend, target):
-        engine = common.dnn_engine(backend, target)
+    def setBackendAndTarget(self, backend_id, target_id):
+        engine = common.dnn_engine(backend_id, target_id)
         if engine != self.engine:
             self._load(engine)  # OpenCV 5: a non-CPU backend or target needs the classic engine
-        self.backend, self.target = backend, target
+        self.backend_id, self.target_id = backend_id, target_id
         for net in (self.gmm, self.tom):
-            common.set_backend_target(net, backend, target, engine)
+            common.set_backend_target(net, backend_id, target_id, engine)
 
     def prepare_agnostic(self, labels, person, pose):
         """cloth_agnostic with this model's kept labels: (1, 22, 256, 192) float32."""

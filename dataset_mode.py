@@ -193,7 +193,7 @@ def _make_directory(path):
         raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
 
 
-def dataset_main(args, backend, target, progress=None):
+def dataset_main(args, backend_id, target_id, progress=None):
     """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
     The progress line shows when this module's log shows info messages (not under -q), or as told."""
     if progress is None:
@@ -212,7 +212,7 @@ def dataset_main(args, backend, target, progress=None):
         raise UsageError('output path is not a directory: %s' % args.output)
     _make_directory(args.output)
     start = time.monotonic()
-    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend, target, False, False),
+    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend_id, target_id, False, False),
                                            args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
                                            progress, args.batch)
     seconds = time.monotonic() - start

@@ -36,10 +36,10 @@ class TryOnActor:
     """One Ray actor: the networks of the command line, loaded once; __call__ runs dataset mode's per-pair
     work (dataset_mode.run_dataset) on one batch of pairs and returns its counts and the actor's peak memory."""
 
-    def __init__(self, options, backend, target, threads):
+    def __init__(self, options, backend_id, target_id, threads):
         cv.setNumThreads(threads)
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
-        self.options, self.tryon = options, load_tryon(options, backend, target, False, False)
+        self.options, self.tryon = options, load_tryon(options, backend_id, target_id, False, False)
 
     def __call__(self, rows):
         pairs = list(zip(rows['person'], rows['cloth']))
@@ -76,7 +76,7 @@ def build_parser():
     return parser
 
 
-def run(args, backend, target):
+def run(args, backend_id, target_id):
     """The Ray Data run; returns (written, skipped, failed, actor peak memories)."""
     pairs = take_shard(dataset_mode.read_pairs(args.pairs), args.shard)
     # what load_tryon reads of a virtual_try_on.py command line, for the actors
@@ -96,7 +96,7 @@ def run(args, backend, target):
         dataset = ray.data.from_items([{'person': person, 'cloth': cloth} for person, cloth in pairs])
         counts = dataset.map_batches(TryOnActor, batch_size=args.pairs_per_task,
                                      compute=ray.data.ActorPoolStrategy(size=args.actors),
-                                     fn_constructor_args=(options, backend, target, args.cpus_per_actor),
+                                     fn_constructor_args=(options, backend_id, target_id, args.cpus_per_actor),
                                      num_cpus=args.cpus_per_actor).take_all()
     finally:
         ray.shutdown()
@@ -116,9 +116,9 @@ def main(argv=None):
             raise common.UsageError('--%s must be at least 1' % name.replace('_', '-'))
     if not os.path.isdir(args.dataroot):
         raise common.UsageError('dataset directory not found: %s' % args.dataroot)
-    backend, target = common.backend_target(args.backend, args.target)
+    backend_id, target_id = common.backend_target(args.backend, args.target)
     start = time.monotonic()
-    written, skipped, failed, memory = run(args, backend, target)
+    written, skipped, failed, memory = run(args, backend_id, target_id)
     seconds = time.monotonic() - start
     log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; %d actors, '
              'peak memory per actor: %s', written + skipped + failed, written, skipped, failed, seconds,

@@ -74,10 +74,10 @@ class VirtualTryOn:
     def __init__(self, cp_vton, pose=None, parsing=None):
         self.cp_vton, self.pose, self.parsing = cp_vton, pose, parsing
 
-    def setBackendAndTarget(self, backend, target):
+    def setBackendAndTarget(self, backend_id, target_id):
         for model in (self.cp_vton, self.pose, self.parsing):
             if model is not None:
-                model.setBackendAndTarget(backend, target)
+                model.setBackendAndTarget(backend_id, target_id)
 
     def parse_at_model_size(self, image, keypoints=None, person_mask=None):
         """The parser's 256x192 labels of an image, from its scores resized to that size. keypoints,
@@ -157,7 +157,7 @@ def default_models(directory=None):
     return tuple(common.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
 
 
-def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
+def load_tryon(args, backend_id, target_id, need_pose=True, need_parsing=True):
     """The VirtualTryOn the command line asks for (models from the arguments, --synthetic, or
     default_models()); pose and parsing only when the caller has no keypoints / labels."""
     if args.synthetic:
@@ -169,12 +169,12 @@ def load_tryon(args, backend, target, need_pose=True, need_parsing=True):
     else:
         defaults = (None, None) if args.gmm and args.tom else default_models()
     with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
-        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend, target)
+        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend_id, target_id)
         pose = parsing = None
         if need_pose:
-            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend, target_id=target,
+            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend_id, target_id=target_id,
                                                   config=args.pose_config)
         if need_parsing:
             # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
-            parsing = human_parsing.create_parser(args.parsing_model, backend, target, pose=pose)
+            parsing = human_parsing.create_parser(args.parsing_model, backend_id, target_id, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)

@@ -125,11 +125,11 @@ def main(argv=None):
     args, status = common.parse_cli(build_parser(), argv)
     if args is None:
         return status
-    backend, target = common.backend_target(args.backend, args.target)
+    backend_id, target_id = common.backend_target(args.backend, args.target)
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
-        return dataset_main(args, backend, target)
+        return dataset_main(args, backend_id, target_id)
     if not args.input or not args.cloth:
         raise UsageError('the person photo (-i) and a garment (-c) are needed (or --dataroot with --pairs)')
     people, clothes = image_files(args.input, 'person'), image_files(args.cloth, 'cloth')
@@ -137,7 +137,7 @@ def main(argv=None):
                or args.shard is not None
                or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
     if several:  # -o is a directory; a bad person or garment is reported and skipped
-        return catalogue_main(args, people, clothes, backend, target)
+        return catalogue_main(args, people, clothes, backend_id, target_id)
     person = common.read_image(people[0], 'person photo')
     cloth = common.read_image(clothes[0], 'cloth photo')
     output = args.output or default_output_name(people[0], clothes[0])
@@ -145,7 +145,7 @@ def main(argv=None):
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
-    tryon = load_tryon(args, backend, target, keypoints is None, labels is None)
+    tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
     result = tryon.infer(tryon.analyse(person, keypoints, labels), cloth, full_resolution=not args.model_size)
     common.write_image(output, result)
     print(output)
@@ -162,7 +162,7 @@ def read_evidence(args):
     return keypoints, labels
 
 
-def catalogue_main(args, people, clothes, backend, target):
+def catalogue_main(args, people, clothes, backend_id, target_id):
     """Every person of -i in every garment of -c (or shard K/N of that list), results into the -o directory as
     <person>_<cloth>_tryon.png; each person analysed once (pose, parsing, agnostic), the try-ons `--batch` at a
     time through the TOM. Finished results are skipped unless --overwrite; a bad person or garment is one
@@ -207,7 +207,7 @@ def catalogue_main(args, people, clothes, backend, target):
             skipped += 1
             continue
         if tryon is None:
-            tryon = load_tryon(args, backend, target, keypoints is None, labels is None)
+            tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
         if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
             try:
                 person = common.read_image(person_path, 'person photo')
