@@ -3,6 +3,7 @@ networks on the cloth-agnostic person representation.
 
 The body shape is blurred by Pillow's BILINEAR resize (pil_bilinear.py), the pose map is PIL's rectangle
 drawing, the warp is PyTorch 0.4's grid_sample (bilinear, border padding, align_corners=True)."""
+import concurrent.futures
 import functools
 
 import cv2 as cv
@@ -269,11 +270,15 @@ class CpVton:
         self.tom_input = next(iter(tom_inputs))
         # a published-format TOM may fix its batch at 1; ours leaves it free (render_many batches it)
         self.tom_batch_free = list(tom_inputs.values())[0][:1] != [1]
-        self.gmm, gmm_synthetic, self.gmm_tanh_pending = load_gmm(self.gmm_path, engine, tanh_in_numpy=True)
-        try:
-            self.tom = read_onnx_file(self.tom_path, engine)
-        except cv.error as err:
-            raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
+        # the TOM is read while the GMM is (cv.dnn's readers release the GIL): a load costs the longer read,
+        # not the sum; a GMM error is still the one reported
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            tom = pool.submit(read_onnx_file, self.tom_path, engine)
+            self.gmm, gmm_synthetic, self.gmm_tanh_pending = load_gmm(self.gmm_path, engine, tanh_in_numpy=True)
+            try:
+                self.tom = tom.result()
+            except cv.error as err:
+                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
