@@ -2,7 +2,6 @@
 keypoints replace the networks, and every pair's 256x192 result is written."""
 import logging
 import os
-import sys
 import time
 
 import cv2 as cv
@@ -12,6 +11,7 @@ import human_parsing
 import openpose
 from common import RuntimeFailure, UsageError
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
+from progress import Progress
 from shards import shard_bounds, take_shard
 from tryon_pipeline import load_tryon
 
@@ -37,42 +37,6 @@ def default_output_name(person_path, cloth_path):
 
 def warped_output_name(person_path, cloth_path):
     return default_output_name(person_path, cloth_path)[:-len('_tryon.png')] + '_warped.png'
-
-
-class Progress:
-    """A progress line on stderr for a batch: done/total, items per second, time left. Rewritten in place
-    on a terminal, a new line every `interval_file` seconds otherwise; enabled=False silences it."""
-
-    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0, initial=0):
-        self.total, self.what, self.enabled = total, what, enabled
-        self.initial = initial  # done before this run (a resumed job): not counted in the rate
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
-        self.interval = interval if self.tty else interval_file
-        self.start = self.last = time.monotonic()
-        self.width = 0
-
-    def update(self, done, force=False):
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < self.interval):
-            return
-        self.last = now
-        rate = (done - self.initial) / max(now - self.start, 1e-9)
-        left = (self.total - done) / rate if rate > 0 else float('inf')
-        line = '%d/%d %s, %.2f %s/s, %s left' % (done, self.total, self.what, rate, self.what,
-                                                  '?' if left == float('inf') else '%d:%02d' % divmod(round(left), 60))
-        if self.tty:
-            self.stream.write('\r' + line.ljust(self.width))
-            self.width = len(line)
-        else:
-            self.stream.write(line + '\n')
-        self.stream.flush()
-
-    def close(self, done):
-        self.update(done, force=True)
-        if self.enabled and self.tty:
-            self.stream.write('\n')
-            self.stream.flush()
 
 
 def read_pairs(path):

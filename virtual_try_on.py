@@ -28,11 +28,12 @@ from common import RuntimeFailure, UsageError
 from cp_vton import (GMM_FILE, GRID_SIZE, HEIGHT, KEPT_LABELS, OWN_GMM_FILE, OWN_TOM_FILE,  # noqa: F401
                      TOM_FILE, WIDTH, CpVton, blend, cloth_agnostic, crop_to_ratio, grid_sample, head_lookup,
                      pose_map, resize_to_model, sigmoid, tanh, to_image, to_unit_range, tps_grid)
-from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, Progress, render_batch, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
+from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, render_batch, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
                           run_dataset, warped_output_name)
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region  # noqa: F401
 from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
 from onnx_facts import onnx_summary  # noqa: F401
+from progress import Progress  # noqa: F401
 from shards import parse_shard, take_shard
 from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
                             labels_to_model, load_tryon)

@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +36,7 @@ if not __package__:  # run as a script (python3 models/download_models.py): make
     sys.path.insert(0, _REPO_DIR)
 from common import (RuntimeFailure, UsageError, add_verbosity_arguments, model_registry,  # noqa: E402
                     models_dir, parse_cli, run_main, run_tool, sha256_of, verify_file)
+from progress import Progress  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -95,80 +95,6 @@ def file_status(entry, directory):
     if os.path.isfile(part) and entry.get('size'):
         return 'partial %d%%' % (100 * os.path.getsize(part) // entry['size'])
     return 'missing'
-
-
-# ---------------------------------------------------------------------------- progress
-def _mib(n):
-    return '%.1f MiB' % (n / float(1 << 20))
-
-
-class Progress:
-    """Progress of one file on a stream: a redrawn bar on a terminal, else a few plain lines
-    (start, every quarter, end) so that CI logs stay short."""
-
-    def __init__(self, label, stream=None):
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
-        self.started = time.monotonic()
-        self.first = None
-        self.last_draw = 0.0
-        self.next_quarter = None
-        self.drawn = False
-
-    def __call__(self, done, total):
-        if self.first is None:
-            self.first = done
-            if not self.tty:
-                size = _mib(total) if total else 'unknown size'
-                self._line('%s: resuming at %s of %s' % (self.label, _mib(done), size) if done
-                           else '%s: %s to fetch' % (self.label, size))
-                self.next_quarter = (done * 4 // total + 1) if total else 1
-            return
-        if self.tty:
-            now = time.monotonic()
-            if now - self.last_draw >= 0.1 or (total and done >= total):
-                self.last_draw = now
-                self._draw(done, total, now)
-        elif total:
-            quarter = done * 4 // total
-            if quarter >= self.next_quarter:
-                self.next_quarter = quarter + 1
-                self._line('%s: %d%% (%s of %s)' % (self.label, 100 * done // total, _mib(done), _mib(total)))
-        elif done >= self.next_quarter * (64 << 20):
-            self.next_quarter = done // (64 << 20) + 1
-            self._line('%s: %s' % (self.label, _mib(done)))
-
-    def _draw(self, done, total, now):
-        speed = (done - (self.first or 0)) / max(now - self.started, 1e-6)
-        if total:
-            width = 30
-            filled = min(width, width * done // total)
-            bar = '[%s%s] %3d%%' % ('#' * filled, '.' * (width - filled), 100 * done // total)
-            text = '%s %s %s/%s %s/s' % (self.label, bar, _mib(done), _mib(total), _mib(speed))
-        else:
-            text = '%s %s %s/s' % (self.label, _mib(done), _mib(speed))
-        self.stream.write('\r' + text + '\033[K')
-        self.stream.flush()
-        self.drawn = True
-
-    def _line(self, text):
-        self.stream.write(text + '\n')
-        self.stream.flush()
-
-    def close(self):
-        if self.tty and self.drawn:
-            self.stream.write('\n')
-            self.stream.flush()
-            self.drawn = False
-
-
-def _progress_for(progress, name):
-    if progress is True:
-        return Progress(name)
-    if callable(progress):
-        return progress
-    return None
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -304,7 +230,8 @@ def download(entry, directory, urls=None, progress=None, timeout=DEFAULT_TIMEOUT
 
     failures = []
     for index, url in enumerate(urls):
-        reporter = _progress_for(progress, name) or (lambda done, total: None)
+        reporter = (Progress(None, 'bytes', label=name) if progress is True
+                    else progress if callable(progress) else (lambda done, total: None))
         resumes_left = retries
         restarted = False
         log.debug('%s: fetching %s', name, url)

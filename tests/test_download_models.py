@@ -260,7 +260,7 @@ def test_terminal_progress_is_one_redrawn_line():
             pass
 
     stream = Tty()
-    bar = dm.Progress('m.bin', stream)
+    bar = dm.Progress(None, 'bytes', stream=stream, label='m.bin')
     for done in range(0, 101, 50):
         bar(done << 20, 100 << 20)
     bar.close()

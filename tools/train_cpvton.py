@@ -46,6 +46,7 @@ import human_parsing  # noqa: E402
 import openpose  # noqa: E402
 import cp_vton  # noqa: E402
 import dataset_mode  # noqa: E402
+from progress import Progress  # noqa: E402
 import gmm_rewrite  # noqa: E402
 
 HEIGHT, WIDTH = cp_vton.HEIGHT, cp_vton.WIDTH
@@ -237,7 +238,7 @@ def build_cache(dataroot, pairs_file, work, limit=None):
     arrays = {name: np.lib.format.open_memmap(os.path.join(temporary, name + '.npy'), 'w+', dtype,
                                                (len(pairs),) + shape)
               for name, (shape, dtype) in CACHE_ARRAYS.items()}
-    bar = dataset_mode.Progress(len(pairs), 'pairs')
+    bar = Progress(len(pairs), 'pairs')
     for i, (person_name, cloth_name) in enumerate(pairs):
         for name, value in read_pair(dataroot, person_name, cloth_name).items():
             arrays[name][i] = value
@@ -426,7 +427,7 @@ def compute_warps(model, samples, work, batch=16):
         return path
     model.eval()
     theta = np.empty((samples.count, 2 * cp_vton.GRID_SIZE ** 2), np.float32)
-    bar = dataset_mode.Progress(samples.count, 'pairs')
+    bar = Progress(samples.count, 'pairs')
     with torch.no_grad():
         for start in range(0, samples.count, batch):
             indices = np.arange(start, min(start + batch, samples.count))
@@ -470,7 +471,7 @@ def train(stage, samples, train_pool, val_pool, warps=None):
     config, model = stage.config, stage.model
     model.train()
     warp = TpsWarp()
-    bar = dataset_mode.Progress(stage.steps, 'steps', initial=stage.step)
+    bar = Progress(stage.steps, 'steps', initial=stage.step)
     last_save = time.monotonic()
     loss_log = os.path.join(stage.work, stage.name + '_loss.csv')
     val_log = os.path.join(stage.work, stage.name + '_val.csv')

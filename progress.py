@@ -1,0 +1,74 @@
+"""The one progress display of every long job here (dataset mode, training, model downloads): a line on
+stderr with what is done, the rate and the time left, rewritten in place on a terminal, a new line every
+`interval_file` seconds elsewhere (logs stay short), and the last state at close()."""
+import sys
+import time
+
+
+def mib(n):
+    return '%.1f MiB' % (n / (1 << 20))
+
+
+class Progress:
+    """total: the amount to do (None or 0: unknown); what: the unit counted ('pairs', 'steps'), or
+    'bytes' for a download, which shows MiB and a percentage; label: a prefix (a file name);
+    initial: done before this run (a resumed job), not counted in the rate; enabled=False: silent.
+    update(done) or the callback form progress(done, total) report; close() ends the line."""
+
+    def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0,
+                 initial=0, label=None):
+        self.total, self.what, self.enabled, self.label = total, what, enabled, label
+        self.initial = initial
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.interval = interval if self.tty else interval_file
+        self.start = time.monotonic()
+        self.last = None  # nothing shown yet: the first report is shown at once
+        self.width = 0
+        self.done = initial
+
+    def __call__(self, done, total=None):
+        if total:
+            self.total = total
+        if self.last is None and self.what == 'bytes':
+            self.initial = done  # a resumed download: the bytes already there are not in the rate
+        self.update(done)
+
+    def _text(self, done, now):
+        rate = (done - self.initial) / max(now - self.start, 1e-9)
+        left = (self.total - done) / rate if self.total and rate > 0 else None
+        left_text = '?' if left is None else '%d:%02d' % divmod(round(left), 60)
+        if self.what == 'bytes':
+            amount = ('%3d%% (%s of %s)' % (100 * done // self.total, mib(done), mib(self.total)) if self.total
+                      else mib(done))
+            text = '%s, %s/s, %s left' % (amount, mib(rate), left_text)
+        else:
+            text = '%d/%s %s, %.2f %s/s, %s left' % (done, self.total if self.total else '?', self.what, rate,
+                                                    self.what, left_text)
+        return '%s: %s' % (self.label, text) if self.label else text
+
+    def update(self, done, force=False):
+        self.done = done
+        now = time.monotonic()
+        if not self.enabled or (not force and self.last is not None and now - self.last < self.interval
+                                and not (self.total and done >= self.total)):
+            return
+        self.last = now
+        line = self._text(done, now)
+        if self.tty:
+            self.stream.write('\r' + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + '\n')
+        self.stream.flush()
+
+    def close(self, done=None):
+        """Show the final state (done, else the last reported) and end a terminal's line."""
+        if not self.enabled:
+            return
+        done = self.done if done is None else done
+        if not (self.last is not None and done == self.done and self.total and done >= self.total):
+            self.update(done, force=True)  # the last state is not on screen yet
+        if self.tty:
+            self.stream.write('\n')
+            self.stream.flush()
