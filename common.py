@@ -490,17 +490,6 @@ def write_bytes(path, data):
     return path
 
 
-def peak_memory_text():
-    """This process's peak resident memory, for a batch job's summary line ('612 MB', or 'unknown'
-    where the platform has no getrusage)."""
-    try:
-        import resource  # Unix only
-    except ImportError:
-        return 'unknown'
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return '%d MB' % (peak / (1 << 20 if sys.platform == 'darwin' else 1 << 10))
-
-
 # ---------------------------------------------------------------------------- CLI entry
 class _LevelPrefixFormatter(logging.Formatter):
     def format(self, record):

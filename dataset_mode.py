@@ -11,7 +11,7 @@ import human_parsing
 import openpose
 from common import RuntimeFailure, UsageError
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
-from progress import Progress
+from progress import Progress, peak_memory_text
 from shards import shard_bounds, take_shard
 from tryon_pipeline import load_tryon
 
@@ -182,5 +182,5 @@ def dataset_main(args, backend_id, target_id, progress=None):
     seconds = time.monotonic() - start
     log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; '
              'peak memory %s', len(pairs), written, skipped, failed, seconds,
-             written / seconds if seconds > 0 else 0.0, common.peak_memory_text())
+             written / seconds if seconds > 0 else 0.0, peak_memory_text())
     return 1 if failed else 0

@@ -1,6 +1,7 @@
 """The one progress display of every long job here (dataset mode, training, model downloads): a line on
 stderr with what is done, the rate and the time left, rewritten in place on a terminal, a new line every
-`interval_file` seconds elsewhere (logs stay short), and the last state at close()."""
+`interval_file` seconds elsewhere (logs stay short), and the last state at close(); and the peak memory
+that a batch job's summary line reports."""
 import sys
 import time
 
@@ -72,3 +73,14 @@ class Progress:
         if self.tty:
             self.stream.write('\n')
             self.stream.flush()
+
+
+def peak_memory_text():
+    """This process's peak resident memory, for a batch job's summary line ('612 MB', or 'unknown'
+    where the platform has no getrusage)."""
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return 'unknown'
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return '%d MB' % (peak / (1 << 20 if sys.platform == 'darwin' else 1 << 10))

@@ -20,6 +20,7 @@ import numpy as np
 
 import common
 import dataset_mode
+from progress import peak_memory_text
 from shards import parse_shard, take_shard
 from virtual_try_on import batch_size
 from tryon_pipeline import load_tryon
@@ -47,7 +48,7 @@ class TryOnActor:
             lambda: self.tryon, self.options.dataroot, pairs, self.options.output, self.options.save_warped,
             self.options.overwrite, progress=False, batch=self.options.batch)
         return {'written': np.array([written]), 'skipped': np.array([skipped]), 'failed': np.array([failed]),
-                'peak_memory': np.array([common.peak_memory_text()]), 'pid': np.array([os.getpid()])}
+                'peak_memory': np.array([peak_memory_text()]), 'pid': np.array([os.getpid()])}
 
 
 def build_parser():

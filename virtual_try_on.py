@@ -33,7 +33,7 @@ from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, render_batch, _
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region  # noqa: F401
 from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
 from onnx_facts import onnx_summary  # noqa: F401
-from progress import Progress  # noqa: F401
+from progress import Progress, peak_memory_text  # noqa: F401
 from shards import parse_shard, take_shard
 from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
                             labels_to_model, load_tryon)
@@ -232,7 +232,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
     flush()
     seconds = time.monotonic() - start
     log.info('%d try-ons: %d written, %d skipped as done, %d failed; %.1f s; peak memory %s',
-             len(tries), written, skipped, failed, seconds, common.peak_memory_text())
+             len(tries), written, skipped, failed, seconds, peak_memory_text())
     return 1 if failed else 0
 
 
