@@ -334,9 +334,10 @@ class CpVton:
     def render_many(self, agnostics, clothes, batch=1):
         """render() of several (agnostic, cloth) pairs -> a list of (grid, warped, tom_output), the TOM
         forwarding up to `batch` pairs at once where its batch dimension is free. Each result equals
-        render() of its pair alone, to the bit: the GMM still runs one pair at a time, because OpenCV 5's
-        graph engine sums the GMM's channel L2 norm in another order inside a batch (theta 2e-7 off, a few
-        pixels of a result), and the TOM's batched forward is checked equal by tests/test_batches.py."""
+        render() of its pair alone, to the bit: the GMM still runs one pair at a time, because in a batch
+        OpenCV 5's graph engine gives another theta (2e-7 off, a few pixels of a result; the first tensor
+        to differ is the channel sum of its L2 norm), and the TOM's batched forward is checked equal by
+        tests/test_batches.py."""
         if len(agnostics) != len(clothes):
             raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
         cloth_tensors = [to_unit_range(resize_to_model(cloth))[None] for cloth in clothes]
