@@ -11,6 +11,7 @@ import human_parsing
 import openpose
 from common import RuntimeFailure, UsageError
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
+from garment_check import check_garment
 from progress import Progress, peak_memory_text
 from shards import shard_bounds, take_shard
 from tryon_pipeline import load_tryon
@@ -134,6 +135,7 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
             cloth = common.read_image(cloth_path, 'cloth photo')
             check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
             check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+            check_garment(cloth, 'cloth photo %s' % cloth_path)
             labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
             keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
             if tryon is None:

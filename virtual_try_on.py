@@ -34,6 +34,7 @@ from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_r
 from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
 from onnx_facts import onnx_summary  # noqa: F401
 from progress import Progress, peak_memory_text  # noqa: F401
+from garment_check import check_garment
 from shards import parse_shard, take_shard
 from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
                             labels_to_model, load_tryon)
@@ -144,6 +145,7 @@ def main(argv=None):
     output = args.output or default_output_name(people[0], clothes[0])
     common.check_output_path(output)
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
+    check_garment(cloth, 'cloth photo %s' % clothes[0])
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
@@ -223,6 +225,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
                 raise analysed[1]
             cloth = common.read_image(cloth_path, 'cloth photo')
             check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+            check_garment(cloth, 'cloth photo %s' % cloth_path)
             pending.append(PendingTryOn(number, (person_path, cloth_path), output, None, analysed[1], cloth))
         except (UsageError, RuntimeFailure, cv.error) as err:
             failed += 1
