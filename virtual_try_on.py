@@ -72,6 +72,18 @@ def thread_count(text):
     return int(text)
 
 
+def check_display(environ=None, platform=None):
+    """--show: a UsageError before any work when no window can open (Linux and other X11/Wayland systems with
+    neither DISPLAY nor WAYLAND_DISPLAY set), instead of Qt's abort (exit 134) after the work."""
+    environ = os.environ if environ is None else environ
+    platform = platform or sys.platform
+    if platform.startswith(('win', 'darwin', 'cygwin')):
+        return
+    if not environ.get('DISPLAY') and not environ.get('WAYLAND_DISPLAY'):
+        raise UsageError('--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (no window can '
+                         'open here); leave out --show and open the file written with -o')
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Virtual try-on (CP-VTON) with OpenCV dnn: dresses the person of --input in the garment(s) '
@@ -105,9 +117,12 @@ def build_parser():
     parser.add_argument('--threads', type=thread_count, metavar='N',
                         help='OpenCV threads (default: OpenCV\'s choice, every core); 1 for each of N shard '
                              'processes on one N-core machine (the results do not depend on it)')
-    parser.add_argument('--show', action='store_true', help='also show the result in a window')
-    parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
-    parser.add_argument('--tom', help='TOM model (default: cp_vton_tom.onnx in the models directory)')
+    parser.add_argument('--show', action='store_true', help='also show the result in a window (needs a display)')
+    parser.add_argument('--gmm', help='GMM model (default: %s, the pair trained here and shipped in models/; the '
+                                      'published %s when it and %s are both in the models directory)'
+                                      % (OWN_GMM_FILE, GMM_FILE, TOM_FILE))
+    parser.add_argument('--tom', help='TOM model (default: %s, shipped with %s; the published %s when both '
+                                      'published files are in the models directory)' % (OWN_TOM_FILE, OWN_GMM_FILE, TOM_FILE))
     parser.add_argument('--pose-model', help='pose model: OpenPose .onnx/.caffemodel or BlazePose .tflite '
                                              '(default: OpenPose if present, else BlazePose)')
     parser.add_argument('--pose-config', help='OpenPose .prototxt, for a .caffemodel (OpenCV 4.x)')
@@ -128,6 +143,8 @@ def main(argv=None):
     if args is None:
         return status
     backend_id, target_id = common.backend_target(args.backend, args.target)
+    if args.show:
+        check_display()
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
