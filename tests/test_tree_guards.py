@@ -14,6 +14,7 @@ CHECK = os.path.join(REPO_DIR, 'tests', 'check_tree.py')
 # the folders of issue #29's links, spelled in pieces so that this file names none of them
 WORK = '/' + 'work'
 HOME = '/' + 'home'
+USERS, ROOT = '/' + 'Users', '/' + 'root'
 
 pytestmark = pytest.mark.skipif(shutil.which('git') is None, reason='git is not installed')
 
@@ -103,7 +104,7 @@ def test_files_naming_a_folder_of_the_machine_fail(tmp_path):
     repo = make_repo(tmp_path / 'paths', {
         'README.md': 'results in %s/notes23/closing.md\n--work %s/tryon-train\n' % (WORK, WORK),
         'run.py': "VENV = '%s/wt21/.venv'\nDATA = \"%s/someone/x\"\n" % (WORK, HOME),
-        'docs/mac.md': 'see /Users/ana/data and /root/.cache/x\n',
+        'docs/mac.md': 'see %s/ana/data and %s/.cache/x\n' % (USERS, ROOT),
         'ok.md': 'docker: -v /data:/data, --cache /tmp/landmarks, %s/<you>/checkout, /path/to/x\n' % HOME})
     (repo / 'blob.bin').write_bytes(b'\0' + (WORK + '/wt21/x').encode())  # binary: not read
     git(repo, 'add', 'blob.bin')
@@ -112,7 +113,7 @@ def test_files_naming_a_folder_of_the_machine_fail(tmp_path):
     found = sorted(re.match(r'check_tree: (\S+): names a folder of the machine it was made on, (\S+) \(', line).groups()
                    for line in lines)
     assert found == sorted([('README.md:1', WORK + '/notes23'), ('README.md:2', WORK + '/tryon-train'),
-                            ('docs/mac.md:1', '/Users/ana'), ('docs/mac.md:1', '/root/.cache'),
+                            ('docs/mac.md:1', USERS + '/ana'), ('docs/mac.md:1', ROOT + '/.cache'),
                             ('run.py:1', WORK + '/wt21'), ('run.py:2', HOME + '/someone')]), lines
 
 
