@@ -570,10 +570,10 @@ def build_parser():
                         help='models to fetch (default: what the default chain needs, %s, and a check of the '
                              'shipped GMM and TOM); a model named here that cannot be had is an error: %s'
                              % (', '.join(default_chain_names()), ', '.join(MODELS)))
+    parser.add_argument('--list', action='store_true', help='print the registry and what DIR holds')
     parser.add_argument('--published', action='store_true',
                         help='also try the published files (%s): optional, the try-on runs without them, so '
                              'one that cannot be had is a warning' % ', '.join(published_names()))
-    parser.add_argument('--list', action='store_true', help='print the registry and what DIR holds')
     parser.add_argument('--dir', help='model directory (default: $OPENCV_TRYON_MODELS or models/; '
                                       'with --synthetic: models/synthetic/)')
     parser.add_argument('--synthetic', action='store_true',
