@@ -110,7 +110,7 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
     def write(item, grid, warped, tom_output):
         if save_warped:
             common.write_image(item.warped_output, to_image(warped[0]))
-        common.write_image(item.output, CpVton.compose(tom_output, warped))
+        common.write_image(item.output, CpVton.compose(tom_output, warped, item.analysis.person, item.analysis.labels, item.analysis.agnostic))
 
     def flush(done):
         nonlocal written, failed
