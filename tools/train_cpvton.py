@@ -712,6 +712,8 @@ def export_models(config, gmm, tom, samples, out_dir, work):
     data = Warps(os.path.join(work, 'gmm_theta.npy')).add(
         samples.batch(indices, tom_person_flags('tom', config, None, len(indices))), indices)
     settings = {key: value for key, value in config.items() if key not in _RUN_ONLY}
+    # the data folder relative to the checkout: a file that ships names no folder of the machine it was made on
+    settings['data'] = os.path.relpath(settings['data'], os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     described = {'description': 'CP-VTON %s trained by tools/train_cpvton.py on VITON train pairs',
                  'training': json.dumps(settings, sort_keys=True), gmm_rewrite.STANDARD_OPS_KEY: 'true'}
     if config['representation'] == photo_kept.PHOTO_KEPT:
