@@ -8,6 +8,8 @@
 //   test_virtual_try_on pairs GMM TOM DATAROOT PAIRS OUTDIR [FIRST COUNT]   try-on of dataset pairs
 //   test_virtual_try_on bench PERSON CLOTH [REPEAT]
 //   test_virtual_try_on agnostic DATAROOT STEM OUT    the agnostic blob tryOnPhoto gives the GMM
+//   test_virtual_try_on photokept DATAROOT STEM CLOTH OUTDIR   the photo-kept hole.bin, person.bin (the
+//                                             person tensor) and clothmask.bin of a dataset photo and cloth
 //   test_virtual_try_on compose TOM_OUTPUT WARPED OUT.png   time of the non-network part of a try-on
 //
 // Case file: int32 count, then per case int32 height, width, channels, out_width, out_height and the
@@ -109,6 +111,30 @@ cv::Mat agnosticOfPhoto(const std::string& root, const std::string& stem) {
     const cv::Mat crop = vton::cropToRatio(person, &box);
     return vton::prepareAgnostic(vton::labelsToModel(labels, box, person.size()), vton::resizeToModel(crop),
                                  vton::poseMap(vton::keypointsToModel(keypoints, box)));
+}
+
+// The photo-kept pieces of a dataset photo and cloth, as tryOnPhoto computes them for a photo-kept TOM:
+// the hole and the person tensor of the photo, the mask of the cloth at the model's size
+int photoKeptOfPhoto(const std::string& root, const std::string& stem, const std::string& clothName,
+                     const std::string& outDir) {
+    const cv::Mat person = vton::readImage(root + "/image/" + stem + ".jpg", "person photo");
+    const cv::Mat keypoints = vton::readKeypointsJson(root + "/pose/" + stem + "_keypoints.json");
+    const cv::Mat labels = vton::readParsing(root + "/image-parse/" + stem + ".png");
+    const cv::Mat cloth = vton::readImage(root + "/cloth/" + clothName, "cloth photo");
+    cv::Rect box;
+    const cv::Mat crop = vton::cropToRatio(person, &box);
+    const cv::Mat modelLabels = vton::labelsToModel(labels, box, person.size());
+    const cv::Mat modelKeypoints = vton::keypointsToModel(keypoints, box);
+    const cv::Mat modelPerson = vton::resizeToModel(crop);
+    const cv::Mat hole = vton::photo_kept::hole(modelLabels, modelKeypoints);
+    const cv::Mat agnostic = vton::prepareAgnostic(modelLabels, modelPerson, vton::poseMap(modelKeypoints));
+    cv::Mat holeBlob, maskBlob;
+    hole.convertTo(holeBlob, CV_32F);
+    vton::clothMask(vton::resizeToModel(cloth)).convertTo(maskBlob, CV_32F);
+    writeBlob(outDir + "/hole.bin", holeBlob);
+    writeBlob(outDir + "/person.bin", vton::photo_kept::personTensor(agnostic, modelPerson, hole));
+    writeBlob(outDir + "/clothmask.bin", maskBlob);
+    return 0;
 }
 
 // ---------------------------------------------------------------------------- benchmark
@@ -517,6 +543,7 @@ int main(int argc, char** argv) {
             writeBlob(argv[4], agnosticOfPhoto(argv[2], argv[3]));
             return 0;
         }
+        if (command == "photokept" && argc == 6) return photoKeptOfPhoto(argv[2], argv[3], argv[4], argv[5]);
         if (command == "compose" && argc == 5) {
             vton::writeImage(argv[4], vton::CpVton::compose(readBlob(argv[2]), readBlob(argv[3])));
             return 0;
