@@ -497,6 +497,25 @@ void testBadModels() {
     std::remove(junk.c_str());
 }
 
+void testClothMask() {
+    // a garment with a white print on a white background: the print, enclosed, is garment
+    cv::Mat cloth(40, 30, CV_8UC3, cv::Scalar(255, 255, 255));
+    cloth(cv::Rect(5, 5, 20, 30)).setTo(cv::Scalar(0, 0, 200));
+    cloth(cv::Rect(10, 10, 5, 5)).setTo(cv::Scalar(255, 255, 255));
+    cv::Mat expected = cv::Mat::zeros(cloth.size(), CV_8U);
+    expected(cv::Rect(5, 5, 20, 30)).setTo(1);
+    CHECK(cv::norm(vton::clothMask(cloth), expected, cv::NORM_INF) == 0);
+    // an even border count: the median is the mean of the two middle values, truncated (100.5 -> 100), so
+    // 117 differs by more than the tolerance of 16 and 116 does not
+    cv::Mat grey(10, 10, CV_8UC3, cv::Scalar::all(100));
+    grey(cv::Rect(0, 0, 10, 5)).setTo(cv::Scalar::all(101));  // 20 of the 40 border values (corners twice)
+    grey.at<cv::Vec3b>(6, 4) = cv::Vec3b(100, 117, 100);
+    grey.at<cv::Vec3b>(6, 6) = cv::Vec3b(100, 116, 100);
+    const cv::Mat mask = vton::clothMask(grey);
+    CHECK(mask.at<uchar>(6, 4) == 1 && mask.at<uchar>(6, 6) == 0 && cv::countNonZero(mask) == 1);
+    CHECK(throws<std::invalid_argument>([] { vton::clothMask(cv::Mat(4, 4, CV_8U)); }));
+}
+
 void testWriteImage() {
     const std::string path = writeText("out.png", "old");
     vton::writeImage(path, cv::Mat(4, 3, CV_8UC3, cv::Scalar(1, 2, 3)));
@@ -515,6 +534,7 @@ int unitTests() {
     testKeypointsJson();
     testParsingReader();
     testBadModels();
+    testClothMask();
     testWriteImage();
     std::cout << (failures ? "FAILED: " : "passed, ") << failures << " failed checks" << std::endl;
     return failures ? 1 : 0;
