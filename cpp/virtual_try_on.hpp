@@ -5,7 +5,8 @@
 // computed as the Python module computes it (bit for bit up to the agnostic; the TPS grid, the
 // sampling and the composition within 1e-5 of it), so that both give the same 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
 // registered with cv::dnn's LayerFactory (CPU); the standard-op GMM written by
-// tools/convert_gmm.py needs no layer at all (any backend).
+// tools/convert_gmm.py needs no layer at all (any backend). The TOM's person representation comes from
+// its ONNX metadata, as in cp_vton.py: CP-VTON's agnostic, or photo-kept (vton::photo_kept, photo_kept.py).
 //
 //     #include "virtual_try_on.hpp"
 //     vton::CpVton model("cp_vton_gmm.onnx", "cp_vton_tom.onnx");
