@@ -5,11 +5,14 @@ result and crops of the arms, shoulders and neckline beside the photo's own, and
 ground truth.
 
     python3 tests/realworld_sheet.py [--garments-per-person 2] [--sheet docs/realworld_sheet.png] [--crops 8]
+                                     [--half-body 20 --half-body-sheet half.png]
 
 Every person is tried on with --garments-per-person garments (person i takes garments i, i + 1, ... of the
 sorted folder, so every garment is used). Printed: people refused (and why), try-ons written, changed pixels
 above the chin (the first row below the face the parsing finds, else the neck keypoint's row), the share of
-the photo changed, the time per try-on (median, p95)."""
+the photo changed, the time per try-on (median, p95). --half-body N: the first N VITON test photos cut at
+the waist (hips out of frame) and at the chest, enlarged 4x, each tried on with the next person's garment:
+refused photos and changed pixels above the chin."""
 import argparse
 import os
 import sys
@@ -77,12 +80,45 @@ def row_of(person, cloth, result, analysis, height=512):
     return np.hstack(tiles)
 
 
+def half_body(tryon, count, sheet=None):
+    """Waist-up (rows 0-150 of 256) and chest-up (rows 0-115) crops of the first `count` VITON test photos,
+    enlarged 4x (Lanczos): (tried, refused, changed pixels above the chin); a sheet of the first six."""
+    test = os.path.join(SHARED, 'viton', 'test')
+    names = sorted(os.listdir(os.path.join(test, 'image')))[:count]
+    tried, refused, above_chin, rows = 0, [], 0, []
+    for i, name in enumerate(names):
+        photo = common.read_image(os.path.join(test, 'image', name), 'person photo')
+        cloth = common.read_image(os.path.join(test, 'cloth', names[(i + 1) % len(names)].replace('_0.', '_1.')),
+                                  'garment photo')
+        for cut in (150, 115):
+            person = cv.resize(photo[:cut], None, fx=4, fy=4, interpolation=cv.INTER_LANCZOS4)
+            tried += 1
+            try:
+                analysis = tryon.analyse(person)
+            except (common.RuntimeFailure, common.UsageError) as err:
+                refused.append('%s cut at %d: %s' % (name, cut, common.error_line(err)))
+                continue
+            result = tryon.infer(analysis, cloth)
+            above_chin += int(np.any(result != person, axis=2)[:max(chin_in_photo(analysis), 0)].sum())
+            if sheet and len(rows) < 6:
+                rows.append(np.hstack([person, result]))
+    if sheet and rows:
+        width = max(row.shape[1] for row in rows)
+        fit = [cv.resize(cv.copyMakeBorder(row, 0, 0, 0, width - row.shape[1], cv.BORDER_CONSTANT,
+                                           value=(255, 255, 255)), None, fx=0.5, fy=0.5, interpolation=cv.INTER_AREA)
+               for row in rows]
+        common.write_image(sheet, np.vstack(fit))
+    return tried, refused, above_chin
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--garments-per-person', type=int, default=2)
     parser.add_argument('--sheet', help='write a picture sheet of the first --crops people here (PNG)')
     parser.add_argument('--crops', type=int, default=8, help='people on the sheet')
     parser.add_argument('--out', help='also write every result into this folder')
+    parser.add_argument('--half-body', type=int, default=0, metavar='N', help='also N waist-up and chest-up test photos')
+    parser.add_argument('--half-body-sheet', help='write their picture sheet here')
     args = parser.parse_args(argv)
     common.setup_logging(quiet=True)
     people, garments = images(os.path.join(REALWORLD, 'person')), images(os.path.join(REALWORLD, 'garment'))
@@ -120,6 +156,10 @@ def main(argv=None):
               'time per try-on median %.0f ms, p95 %.0f ms (first garment includes the analysis)'
               % (len(changed), above_chin, 100 * np.median(changed), 100 * np.max(changed),
                  1e3 * np.median(times), 1e3 * np.percentile(times, 95)))
+    if args.half_body:
+        tried, half_refused, half_above = half_body(tryon, args.half_body, args.half_body_sheet)
+        print('half-body: %d photos (waist-up and chest-up), %d refused, changed pixels above the chin %d%s'
+              % (tried, len(half_refused), half_above, ''.join('\n  ' + line for line in half_refused)))
     if args.sheet and rows:
         width = max(row.shape[1] for row in rows)
         rows = [cv.copyMakeBorder(row, 0, 8, 0, width - row.shape[1], cv.BORDER_CONSTANT, value=(255, 255, 255))
