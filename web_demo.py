@@ -29,6 +29,7 @@ import logging  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 
 import cv2 as cv  # noqa: E402
 
@@ -220,10 +221,12 @@ def create_page(service, gallery_ids, work_dir):
         try:
             person = service.person(read_payload(person_payload, 'person photo'))
             cloth = service.garment(read_payload(garment_payload, 'garment'))
+            start = time.monotonic()
             path = save(service.submit(person, cloth, not model_size).result(), 'tryon')
         except Exception as err:
             return gr.update(value=None), gr.update(value=None, visible=False), message(err)
-        return (person_payload['path'], path), gr.update(value=path, visible=True), 'Done: %s' % os.path.basename(path)
+        return ((person_payload['path'], path), gr.update(value=path, visible=True),
+                'Done in %d ms' % round(1000 * (time.monotonic() - start)))
 
     def every(person_payload, model_size):
         results = []
@@ -345,8 +348,10 @@ def main(argv=None):
         return status
     check_arguments(args)
     try:
-        import gradio  # noqa: F401
+        import gradio
         import uvicorn
+        if not hasattr(gradio, 'Blocks'):   # the leftovers of an uninstalled gradio import as an empty package
+            raise ImportError('gradio is not installed whole')
     except ImportError as err:
         raise UsageError('the web demo needs the [web] extra (%s): pip install -e ".[web]"' % err)
     backend_id, target_id = common.backend_target(args.backend, args.target)

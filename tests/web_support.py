@@ -20,6 +20,8 @@ def web_missing():
         import fastapi  # noqa: F401
         import gradio  # noqa: F401
         import uvicorn  # noqa: F401
+        if not hasattr(gradio, 'Blocks'):
+            raise ImportError('gradio is not installed whole')
     except ImportError as err:
         return 'the [web] extra is not installed (%s): pip install -e ".[web]"' % err
     return None
