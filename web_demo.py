@@ -24,8 +24,11 @@ for _name, _value in (('GRADIO_ANALYTICS_ENABLED', 'False'), ('HF_HUB_DISABLE_TE
     os.environ.setdefault(_name, _value)
 
 import argparse  # noqa: E402
+import atexit  # noqa: E402
 import asyncio  # noqa: E402
+import collections  # noqa: E402
 import logging  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -46,6 +49,7 @@ DEFAULT_PORT = 7860
 DEFAULT_GARMENTS = os.path.join(os.path.dirname(common.REPO_DIR), 'shared', 'data', 'viton', 'test', 'cloth')
 OPENCV_MAX_PIXELS = int(os.environ['OPENCV_IO_MAX_IMAGE_PIXELS'])
 GALLERY_SIZE = 24
+KEPT_RESULTS = 256  # result files of the page kept in the server's folder at once
 # the model options of the try-on command that this server passes on to it as they are
 MODEL_OPTIONS = ('gmm', 'tom', 'pose_model', 'pose_config', 'parsing_model')
 
@@ -207,10 +211,19 @@ def create_page(service, gallery_ids, work_dir):
     are checked and decoded by the service as the API's are, never by Pillow at the photo's size."""
     import gradio as gr
 
+    written = collections.deque()
+
     def save(png, name):
+        """The result as a file for the page (Gradio copies it into its own cache, which delete_cache bounds);
+        only the last KEPT_RESULTS stay here."""
         fd, path = tempfile.mkstemp(prefix=name + '-', suffix='.png', dir=work_dir)
         with os.fdopen(fd, 'wb') as f:
             f.write(png)
+        written.append(path)
+        while len(written) > KEPT_RESULTS:
+            old = written.popleft()
+            if os.path.exists(old):
+                os.remove(old)
         return path
 
     def message(err):
@@ -365,6 +378,7 @@ def main(argv=None):
     service = TryOnService(lambda: load_tryon(tryon_args, backend_id, target_id), args.workers, args.queue,
                            args.cache, args.max_bytes, args.max_pixels, garments)
     work_dir = tempfile.mkdtemp(prefix='tryon-web-')
+    atexit.register(shutil.rmtree, work_dir, True)
     gallery_ids = list(garments)[:args.gallery_size]
     blocks, theme = create_page(service, gallery_ids, work_dir)
     blocks.queue(max_size=args.queue, default_concurrency_limit=args.workers)
@@ -372,6 +386,9 @@ def main(argv=None):
                          max_file_size=args.max_bytes, theme=theme, footer_links=[], run_history=False,
                          ssr_mode=False, mcp_server=False, show_error=False))
     app = create_app(service, page, args.max_bytes)
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        log.warning('listening on %s: anyone who can reach this machine can use the page and the API (there is no '
+                    'authentication; put a proxy with one in front)', args.host)
     log.info('%d worker(s) ready, %d garments; serving http://%s:%d/ (POST /api/tryon, GET /api/health)',
              args.workers, len(garments), args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
