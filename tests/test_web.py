@@ -247,3 +247,14 @@ def test_bad_command_line_is_one_error_line(options, words):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: ') and words in lines[0], result.stderr
+
+
+def test_the_runtime_never_imports_gradio():
+    """Only web_demo.py imports Gradio (and FastAPI, uvicorn); every other module runs without the [web] extra."""
+    modules = sorted(name[:-3] for name in os.listdir(REPO_DIR) if name.endswith('.py') and name != 'web_demo.py')
+    code = ('import sys; sys.path.insert(0, %r)\nfor name in %r: __import__(name)\n'
+            'print(sorted(m for m in sys.modules if m.split(".")[0] in ("gradio", "fastapi", "uvicorn", "starlette")))'
+            % (REPO_DIR, modules))
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[]', result.stdout
