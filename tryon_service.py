@@ -235,8 +235,8 @@ class TryOnService:
 
     # ---------------------------------------------------------------- the queue
     def submit(self, person, cloth, full_resolution=True):
-        """Queue one try-on; a Future of the result's PNG bytes (cv.imencode('.png'), as the CLI writes it).
-        Busy when `queue_size` try-ons are already waiting."""
+        """Queue one try-on; a Future of the result's PNG bytes (cv.imencode('.png'), as the CLI writes it), whose
+        `seconds` is then the worker's time for it. Busy when `queue_size` try-ons are already waiting."""
         future = concurrent.futures.Future()
         try:
             self.jobs.put_nowait((future, person, cloth, full_resolution))
@@ -256,7 +256,9 @@ class TryOnService:
                 continue
             start = time.monotonic()
             try:
-                future.set_result(self._try_on(tryon, person, cloth, full_resolution))
+                png = self._try_on(tryon, person, cloth, full_resolution)
+                future.seconds = time.monotonic() - start   # the worker's time, without the wait in the queue
+                future.set_result(png)
                 self.counts['done'] += 1
             except BaseException as err:  # handed to the waiting request, which turns it into one line
                 self.counts['failed'] += 1

@@ -175,12 +175,13 @@ def create_app(service, page=None, max_bytes=tryon_service.DEFAULT_MAX_BYTES):
         try:
             form = await read_form(request)
             person, cloth, full = await run_in_threadpool(prepare, form)
-            png = await asyncio.wrap_future(service.submit(person, cloth, full))
+            job = service.submit(person, cloth, full)
+            png = await asyncio.wrap_future(job)
         except Busy as err:
             return failure(503, str(err), {'Retry-After': str(err.retry_after)})
         except Exception as err:
             return failure(*error_status(err))
-        return Response(png, media_type='image/png')
+        return Response(png, media_type='image/png', headers={'X-Tryon-Ms': '%.1f' % (1000 * job.seconds)})
 
     @app.get('/api/health')
     async def health():
