@@ -77,7 +77,7 @@ def test_good_pair_answers_with_the_cli_bytes(server, garments, tmp_path):
     expected_small = cli_result(tmp_path, person, cloth, '--model-size')
     assert expected != expected_small
     status, headers, body = server.post({'person': file_field(person), 'garment': file_field(cloth)})
-    assert status == 200 and headers['content-type'] == 'image/png'
+    assert status == 200 and headers['content-type'] == 'image/png' and float(headers['x-tryon-ms']) > 0
     assert body == expected
     # the same person again (its analysis cached), the garment by its id in the folder, and model size
     status, _, body = server.post({'person': file_field(person), 'garment_id': os.path.basename(cloth)})
