@@ -3,7 +3,8 @@ Upload a person and a garment, run, and the result the page shows is the very PN
 the pair; a bad upload shows one clear message where the result would be; the gallery and "Try every garment"
 work; and no request of the page leaves localhost (Chromium's performance log). Skipped where Chromium,
 chromium-driver, Selenium or the [web] extra are missing, unless TRYON_REQUIRE_WEB=1 (CI's newest-OpenCV venv,
-where .ci/run installs them). TRYON_SCREENSHOT=PATH keeps the screenshot of the result (docs/web_demo.png)."""
+where .ci/run installs them). TRYON_SCREENSHOT=PATH keeps the screenshot of the result (docs/web_demo.png).
+A file over --max-bytes is refused by Gradio before it is sent (its own message, at the top of the page)."""
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import urllib.request
 import pytest
 
 from conftest import VITON_CLOTHES, VITON_PERSONS
-from test_web import MAX_PIXELS, cli_result
+from test_web import MAX_BYTES, MAX_PIXELS, cli_result
 from web_support import Server, png_bomb, web_missing
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
@@ -42,7 +43,8 @@ def server(tmp_path_factory):
     for path in VITON_CLOTHES[:3]:
         shutil.copy(path, garments / os.path.basename(path))
     log = tmp_path_factory.mktemp('browser_log') / 'server.log'
-    running = Server(['--garments', str(garments), '--max-pixels', str(MAX_PIXELS), '--workers', '1'], str(log))
+    running = Server(['--garments', str(garments), '--max-pixels', str(MAX_PIXELS), '--max-bytes', str(MAX_BYTES),
+                      '--workers', '1'], str(log))
     yield running
     running.stop()
 
@@ -147,6 +149,13 @@ def test_page_shows_the_cli_result_and_clear_messages(server, browser, tmp_path)
 def test_gallery_and_every_garment(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     open_page(browser, server)
+    # a file over --max-bytes: Gradio refuses the upload itself, with a message, and the person stays empty
+    big = tmp_path / 'big.png'
+    big.write_bytes(b'\x89PNG\r\n\x1a\n' + bytes(MAX_BYTES + 1000))
+    browser.find_element(By.CSS_SELECTOR, '#person input[type=file]').send_keys(str(big))
+    wait(browser, lambda d: 'exceed the maximum allowed size' in d.find_element(By.TAG_NAME, 'body').text)
+    message = run_and_wait(browser)
+    assert message.startswith('error:') and 'no person photo' in message, message
     upload(browser, 'person', VITON_PERSONS[1])
     message = run_and_wait(browser)
     assert message.startswith('error:') and 'no garment' in message, message
