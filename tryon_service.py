@@ -25,6 +25,7 @@ import common
 from common import RuntimeFailure, UsageError
 from cp_vton import crop_to_ratio
 from dataset_mode import check_size
+from garment_check import check_garment
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +209,15 @@ class TryOnService:
         return Person(bytes(data), hashlib.sha256(data).hexdigest())
 
     def garment(self, data, what='garment photo'):
-        """A garment upload decoded (BGR), checked as the CLI checks -c; decoded garments are kept (LRU)."""
+        """A garment upload decoded (BGR), checked as the CLI checks -c (size; a garment stands out from the
+        background, else RuntimeFailure); decoded garments are kept (LRU)."""
         check_upload(data, what, self.max_bytes, self.max_pixels)
         digest = hashlib.sha256(data).hexdigest()
         image = self.decoded_garments.get(digest)
         if image is None:
             image = decode_image(data, what)
             check_size(image, what, 'it')
+            check_garment(image, what)   # as the CLI checks -c: a plain picture is "no garment found"
             self.decoded_garments.put(digest, image)
         return image
 

@@ -122,6 +122,8 @@ def test_bad_input_is_a_4xx_json_line_and_the_server_keeps_serving(server, garme
         ({'person': person, 'garment': cloth, 'full_resolution': 'no', 'model_size': 'no'}, 400, 'contradict'),
         ({'person': person, 'garment': cloth, 'model_size': 'maybe'}, 400, 'true or false'),
         ({'person': cloth, 'garment': cloth}, 422, 'no person found'),             # a garment photo as the person
+        ({'person': person, 'garment': ('grey.png', cv.imencode('.png', np.full((256, 192, 3), 128, np.uint8))[1]
+                                        .tobytes())}, 422, 'no garment found'),    # nothing stands out
         ({'person': ('tiny.png', cv.imencode('.png', np.zeros((20, 600, 3), np.uint8))[1].tobytes()),
           'garment': cloth}, 400, 'too small'),
     ]

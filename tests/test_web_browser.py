@@ -12,6 +12,8 @@ import time
 import urllib.parse
 import urllib.request
 
+import cv2 as cv
+import numpy as np
 import pytest
 
 from conftest import VITON_CLOTHES, VITON_PERSONS
@@ -142,6 +144,12 @@ def test_page_shows_the_cli_result_and_clear_messages(server, browser, tmp_path)
     upload(browser, 'person', VITON_CLOTHES[1])   # a garment photo: no person in it
     message = run_and_wait(browser)
     assert message.startswith('error:') and 'no person found' in message, message
+    plain = tmp_path / 'plain.png'
+    plain.write_bytes(cv.imencode('.png', np.full((256, 192, 3), 200, np.uint8))[1].tobytes())
+    upload(browser, 'person', person)
+    upload(browser, 'garment', str(plain))        # a plain picture: no garment in it
+    message = run_and_wait(browser)
+    assert message.startswith('error:') and 'no garment found' in message, message
     assert 'Traceback' not in browser.page_source and 'Traceback' not in server.text()
     assert server.health()['status'] == 'ok'
 
