@@ -164,7 +164,7 @@ def test_uploads_decode_as_the_cli_reads_files(tmp_path):
     photo = cv.imread(VITON_PERSONS[0])
     grey = cv.cvtColor(photo, cv.COLOR_BGR2GRAY)
     alpha = np.dstack([photo, np.linspace(0, 255, photo.shape[1], dtype=np.uint8)[None].repeat(photo.shape[0], 0)])
-    for name, image in (('colour.jpg', photo), ('grey.png', grey), ('deep.png', photo.astype(np.uint16) * 257 + 3),
+    for name, image in (('colour.jpg', photo), ('grey.png', grey), ('deep.png', photo.astype(np.uint16) * 256 + 3),
                         ('alpha.png', alpha), ('colour.webp', photo), ('colour.bmp', photo)):
         path = str(tmp_path / name)
         cv.imwrite(path, image)
