@@ -361,6 +361,19 @@ class CpVton:
         compose(tom_output, warped) is the 256x192 result of try_on(agnostic, warp_cloth(cloth, agnostic))."""
         return self.render_many([agnostic], [cloth])[0]
 
+    def tom_input_of(self, agnostic, cloth):
+        """The GMM's grid for one person and garment, the warped cloth (1, 3, 256, 192) and the TOM's input:
+        concat(agnostic, warped) for CP-VTON's TOM, concat(person tensor, warped, warped cloth mask) for a
+        photo-kept one (the cloth and its mask warped together: grid_sample gathers 4 channels at once)."""
+        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
+        grid = tps_grid(self.predict_theta(cloth_tensor, agnostic))
+        if self.representation == photo_kept.PHOTO_KEPT:
+            mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)[None, None]
+            warped4 = grid_sample(np.concatenate([cloth_tensor, mask], axis=1), grid)
+            return grid, warped4[:, :3], np.concatenate([agnostic, warped4], axis=1)
+        warped = grid_sample(cloth_tensor, grid)
+        return grid, warped, np.concatenate([agnostic, warped], axis=1)
+
     def render_many(self, agnostics, clothes, batch=1):
         """render() of several (agnostic, cloth) pairs -> a list of (grid, warped, tom_output), the TOM
         forwarding up to `batch` pairs at once where its batch dimension is free. Each result equals
@@ -370,18 +383,9 @@ class CpVton:
         tests/test_batches.py."""
         if len(agnostics) != len(clothes):
             raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
-        cloth_tensors = [to_unit_range(resize_to_model(cloth))[None] for cloth in clothes]
-        grids = [tps_grid(self.predict_theta(tensor, agnostic)) for tensor, agnostic in zip(cloth_tensors, agnostics)]
-        if self.representation == photo_kept.PHOTO_KEPT:
-            # the cloth and its mask warped together (grid_sample gathers 4 channels at once)
-            masks = [cloth_mask(resize_to_model(cloth)).astype(np.float32)[None, None] for cloth in clothes]
-            warped4 = [grid_sample(np.concatenate([tensor, mask], axis=1), grid)
-                       for tensor, mask, grid in zip(cloth_tensors, masks, grids)]
-            warped = [w[:, :3] for w in warped4]
-            inputs = np.concatenate([np.concatenate([agnostic, w], axis=1) for agnostic, w in zip(agnostics, warped4)])
-        else:
-            warped = [grid_sample(tensor, grid) for tensor, grid in zip(cloth_tensors, grids)]
-            inputs = np.concatenate([np.concatenate([agnostic, cloth], axis=1) for agnostic, cloth in zip(agnostics, warped)])
+        prepared = [self.tom_input_of(agnostic, cloth) for agnostic, cloth in zip(agnostics, clothes)]
+        grids, warped = [p[0] for p in prepared], [p[1] for p in prepared]
+        inputs = np.concatenate([p[2] for p in prepared])
         step = max(1, int(batch)) if self.tom_batch_free else 1
         outputs = []
         for start in range(0, len(inputs), step):

@@ -7,7 +7,9 @@
 Paired protocol (test_pairs_paired.txt: each of the 395 test people with their own garment, the photo
 is the ground truth), each person twice:
   dataset  VITON's own parsing and OpenPose keypoints, as dataset mode (--dataroot) uses them
-  default  the default chain: BlazePose keypoints and MediaPipe parsing, computed from the photo
+  default  the default chain: BlazePose keypoints and MediaPipe parsing, computed from the photo; its
+           result is the photo-sized one a user gets (the pose may frame the person in another box than
+           the centre crop, framing.py), so the figures compare it with the photo pixel for pixel
 Figures per chain:
   SSIM     of the 256x192 result against the photo: gaussian window 11x11, sigma 1.5, on each RGB
            channel with data range 255, the mean over the window positions that fit in the image, then
@@ -115,7 +117,10 @@ def evaluate(tryon, pairs, chain, split='test'):
             failed.append(stem)
             continue
         grid, warped, tom_output = tryon.render(analysis, cloth)
-        result = CpVton.compose(tom_output, warped, analysis.person, analysis.labels, analysis.agnostic)
+        if chain == 'dataset':  # CP-VTON's protocol: the 256x192 result of the centre crop
+            result = CpVton.compose(tom_output, warped, analysis.person, analysis.labels, analysis.agnostic)
+        else:  # what a user gets: the photo back at its size, whatever box the pose framed the person in
+            result = tryon.composite(analysis, cloth, grid, tom_output)
         warped_mask = vto.grid_sample(mask[None, None], grid)[0, 0] > 0.5
         scores.append((ssim(result[..., ::-1], photo[..., ::-1]), iou(warped_mask, np.isin(labels, GARMENT_LABELS)))
                       + region_figures(result, photo, np.isin(labels, REGION_LABELS)))

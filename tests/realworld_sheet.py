@@ -117,12 +117,15 @@ def main(argv=None):
     parser.add_argument('--sheet', help='write a picture sheet of the first --crops people here (PNG)')
     parser.add_argument('--crops', type=int, default=8, help='people on the sheet')
     parser.add_argument('--out', help='also write every result into this folder')
+    parser.add_argument('--gmm', help='GMM ONNX (with --tom; default: the pair virtual_try_on.py loads)')
+    parser.add_argument('--tom', help='TOM ONNX')
     parser.add_argument('--half-body', type=int, default=0, metavar='N', help='also N waist-up and chest-up test photos')
     parser.add_argument('--half-body-sheet', help='write their picture sheet here')
     args = parser.parse_args(argv)
     common.setup_logging(quiet=True)
     people, garments = images(os.path.join(REALWORLD, 'person')), images(os.path.join(REALWORLD, 'garment'))
-    cli = virtual_try_on.build_parser().parse_args(['-i', 'x', '-c', 'y'])
+    cli = virtual_try_on.build_parser().parse_args(['-i', 'x', '-c', 'y'] + (['--gmm', args.gmm, '--tom', args.tom]
+                                                                         if args.gmm and args.tom else []))
     tryon = load_tryon(cli, cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
     refused, above_chin, changed, times, rows = [], 0, [], [], []
     for i, person_path in enumerate(people):

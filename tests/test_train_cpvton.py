@@ -16,6 +16,7 @@ sys.path.insert(0, REPO_DIR)
 
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
+import photo_kept  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 from tools import train_cpvton  # noqa: E402
 
@@ -124,10 +125,13 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
     samples = train_cpvton.Samples(os.path.join(tmp_path, 'cache'))
     indices = np.array([0, 3])
-    data = train_cpvton.Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(samples.batch(indices), indices)
+    data = train_cpvton.Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(
+        samples.batch(indices, np.zeros(len(indices), bool)), indices)
+    photo_kept_tom = lambda width: train_cpvton.TOM(width, photo_kept.TOM_CHANNELS, 5)  # noqa: E731 (the default)
     for name, model_class, inputs, names in (
             ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
-            ('tom', train_cpvton.TOM, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
+            ('tom', photo_kept_tom, [torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)],
+             ['input'])):
         model = model_class(0.125)
         # the GMM as exported: BatchNorm statistics recalibrated after training (gmm_final.pt)
         state = torch.load(tmp_path / ('gmm_final.pt' if name == 'gmm' else 'tom.pt'), weights_only=False)
@@ -173,10 +177,11 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
     assert 'InstanceNormalization' not in {node.op_type for node in graph.node}
     weights = {t.name[:-len('.fp16')] if t.name.endswith('.fp16') else t.name:
                torch.from_numpy(numpy_helper.to_array(t).astype(np.float32)) for t in graph.initializer}
-    model = train_cpvton.TOM(0.5)
+    cp_vton = vto.CpVton(os.path.join(models_dir, vto.OWN_GMM_FILE), tom_path)
+    channels = (photo_kept.TOM_CHANNELS, 5) if cp_vton.representation == photo_kept.PHOTO_KEPT else (25, 4)
+    model = train_cpvton.TOM(0.5, *channels)
     model.load_state_dict({key: weights[key] for key in model.state_dict()})
     model.eval()
-    cp_vton = vto.CpVton(os.path.join(models_dir, vto.OWN_GMM_FILE), tom_path)
     test_dir = os.path.join(VITON, 'test')
     with open(os.path.join(VITON, 'test_pairs_paired.txt')) as f:
         pairs = [line.split() for line in f][:2]
@@ -186,9 +191,8 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
         person = cv.imread(os.path.join(test_dir, 'image', person_name))
         labels = human_parsing.read_parsing(os.path.join(test_dir, 'image-parse', stem + '.png'))
         keypoints = openpose.read_keypoints_json(os.path.join(test_dir, 'pose', stem + '_keypoints.json'))
-        agnostic = cp_vton.prepare_agnostic(labels, person, vto.pose_map(keypoints))
-        warped = cp_vton.warp_cloth(cv.imread(os.path.join(test_dir, 'cloth', cloth_name)), agnostic)
-        inputs.append(np.concatenate([agnostic, warped], axis=1))
+        agnostic = cp_vton.prepare_person(labels, person, keypoints)
+        inputs.append(cp_vton.tom_input_of(agnostic, cv.imread(os.path.join(test_dir, 'cloth', cloth_name)))[2])
     batch = torch.from_numpy(np.concatenate(inputs))
     with torch.no_grad():
         expected = model(batch).numpy()
