@@ -6,10 +6,11 @@ import time
 
 import cv2 as cv
 
-import common
+import errors
 import human_parsing
+import image_io
 import openpose
-from common import RuntimeFailure, UsageError
+from errors import RuntimeFailure, UsageError
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
 from progress import Progress, peak_memory_text
 from shards import shard_bounds, take_shard
@@ -104,12 +105,12 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
     pending = []
 
     def report(number, names, err):
-        log.error('pair %d (%s %s) skipped: %s', number, *names, common.error_line(err))
+        log.error('pair %d (%s %s) skipped: %s', number, *names, errors.error_line(err))
 
     def write(item, grid, warped, tom_output):
         if save_warped:
-            common.write_image(item.warped_output, to_image(warped[0]))
-        common.write_image(item.output, CpVton.compose(tom_output, warped))
+            image_io.write_image(item.warped_output, to_image(warped[0]))
+        image_io.write_image(item.output, CpVton.compose(tom_output, warped))
 
     def flush(done):
         nonlocal written, failed
@@ -130,8 +131,8 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
         try:
             person_path = os.path.join(dataroot, 'image', person_name)
             cloth_path = os.path.join(dataroot, 'cloth', cloth_name)
-            person = common.read_image(person_path, 'person photo')
-            cloth = common.read_image(cloth_path, 'cloth photo')
+            person = image_io.read_image(person_path, 'person photo')
+            cloth = image_io.read_image(cloth_path, 'cloth photo')
             check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
             check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
             labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))

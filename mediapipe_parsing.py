@@ -17,8 +17,12 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 import blazepose
-import common
+import dnn_backends
+import dnn_engines
+import errors
+import image_io
 import label_argmax
+import registry
 from models import download_models
 
 log = logging.getLogger(__name__)
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 POSE_SEGMENTATION_MODEL = blazepose.BLAZEPOSE_TFLITE  # its person mask
 SELFIE_MODEL = 'selfie_segmentation.tflite'
 # the per-pixel classifier fitted by tools/fit_mediapipe_parsing.py on VITON's training parsings
-MEDIAPIPE_TABLE = os.path.join(common.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
+MEDIAPIPE_TABLE = os.path.join(registry.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
 MEDIAPIPE_WORK_SIZE = 256   # longest side the labels are worked out at (VITON's photos are 256x192)
 # classes of the classifier: background, hair, face, upper body, arm, pants, skirt, leg, shoe; the LIP
 # label each writes (arms, legs and shoes are split into left and right afterwards)
@@ -171,9 +175,9 @@ class ParsingClassifier:
             with np.load(path) as table:
                 p = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
         except (OSError, KeyError, ValueError) as err:
-            raise common.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
+            raise errors.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
         if p['W3'].shape[1] != len(MEDIAPIPE_CLASS_LABELS):
-            raise common.UsageError('%s: the table has %d classes, expected %d'
+            raise errors.UsageError('%s: the table has %d classes, expected %d'
                                     % (path, p['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
         # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
         layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
@@ -203,10 +207,10 @@ class ParsingClassifier:
         return helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)]).SerializeToString()
 
     def setBackendAndTarget(self, backend_id, target_id):
-        engine = common.dnn_engine(backend_id, target_id)  # OpenCV 5: a non-CPU pair needs the classic engine
+        engine = dnn_engines.dnn_engine(backend_id, target_id)  # OpenCV 5: a non-CPU pair needs the classic engine
         if self.net is None or engine != self._engine:
-            self.net, self._engine = common.read_net(cv.dnn.readNetFromONNX, self._graph, engine), engine
-        common.set_backend_target(self.net, backend_id, target_id, engine)
+            self.net, self._engine = dnn_engines.read_net(cv.dnn.readNetFromONNX, self._graph, engine), engine
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, engine)
 
     def score_planes(self, planes):
         """(n_features, H, W) float32 feature planes -> (n_classes, H, W) float32 class scores (logits)."""
@@ -217,17 +221,17 @@ class ParsingClassifier:
 class SelfieSegmentation:
     """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
 
-    INPUT = common.model_registry()[SELFIE_MODEL]['input']   # square, RGB in [0, 1] (models.yml)
+    INPUT = registry.model_registry()[SELFIE_MODEL]['input']   # square, RGB in [0, 1] (models.yml)
     SIZE = INPUT['width']
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         # OpenCV 5's new engine returns only one output of these graphs: the classic one
-        self.net = common.load_net(cv.dnn.readNetFromTFLite, model, common.CLASSIC_ENGINE, common.RuntimeFailure,
+        self.net = dnn_engines.load_net(cv.dnn.readNetFromTFLite, model, dnn_engines.CLASSIC_ENGINE, errors.RuntimeFailure,
                                    'cannot load the selfie segmentation model %s' % model)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        common.set_backend_target(self.net, backend_id, target_id, common.CLASSIC_ENGINE)
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, dnn_engines.CLASSIC_ENGINE)
 
     def infer(self, image_bgr):
         """float32 (H, W) in [0, 1]: the image letterboxed (centred) into the square input."""
@@ -302,7 +306,7 @@ class MediaPipeParsing:
     def infer(self, image_bgr, keypoints=None, person_mask=None, size=None):
         """uint8 LIP labels at size = (width, height) (default: the image's). keypoints (COCO-18, image
         pixels) and person_mask (float32 [0, 1], image size) replace what the pose model would give."""
-        image_bgr = common.check_image(image_bgr, 'parsing')
+        image_bgr = image_io.check_image(image_bgr, 'parsing')
         width, height = size or (image_bgr.shape[1], image_bgr.shape[0])
         work, factor = self.work_image(image_bgr)
         # the selfie network on a helper thread while the pose network runs here: neither keeps both
@@ -354,13 +358,13 @@ def split_left_right(labels, keypoints):
 
 
 def mediapipe_model_path(name, directory=None):
-    """Path of a model from the mediapipe wheel in `directory` (default common.models_dir()), fetched
+    """Path of a model from the mediapipe wheel in `directory` (default registry.models_dir()), fetched
     from the wheel with models/download_models.py when missing, and checked against its sha256."""
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
         download_models.fetch([name], directory, progress=log.isEnabledFor(logging.DEBUG))
         if not os.path.isfile(path):
-            raise common.RuntimeFailure('could not fetch %s into %s' % (name, directory))
-    common.verify_published(path)
+            raise errors.RuntimeFailure('could not fetch %s into %s' % (name, directory))
+    registry.verify_published(path)
     return path

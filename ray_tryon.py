@@ -18,8 +18,11 @@ import time
 import cv2 as cv
 import numpy as np
 
-import common
+import command_line
 import dataset_mode
+import dnn_backends
+import errors
+import registry
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
 from virtual_try_on import batch_size
@@ -72,8 +75,8 @@ def build_parser():
     parser.add_argument('--overwrite', action='store_true', help='redo pairs whose results exist')
     parser.add_argument('--gmm', help='GMM model (default: as virtual_try_on.py)')
     parser.add_argument('--tom', help='TOM model (default: as virtual_try_on.py)')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
@@ -87,7 +90,7 @@ def run(args, backend_id, target_id):
                                  parsing_model=None)
     os.makedirs(options.output, exist_ok=True)
     # the actors import this project's modules: from its checkout (or its installed package on a cluster)
-    runtime_env = {'env_vars': {'PYTHONPATH': common.REPO_DIR}}
+    runtime_env = {'env_vars': {'PYTHONPATH': registry.REPO_DIR}}
     if args.address:
         ray.init(address=args.address, runtime_env=runtime_env)
     else:
@@ -107,17 +110,17 @@ def run(args, backend_id, target_id):
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
     if ray is None:
-        raise common.UsageError('Ray is not installed: pip install -e .[ray] (or pip install "ray[data]")')
+        raise errors.UsageError('Ray is not installed: pip install -e .[ray] (or pip install "ray[data]")')
     for name in ('actors', 'cpus_per_actor', 'pairs_per_task'):
         if getattr(args, name) < 1:
-            raise common.UsageError('--%s must be at least 1' % name.replace('_', '-'))
+            raise errors.UsageError('--%s must be at least 1' % name.replace('_', '-'))
     if not os.path.isdir(args.dataroot):
-        raise common.UsageError('dataset directory not found: %s' % args.dataroot)
-    backend_id, target_id = common.backend_target(args.backend, args.target)
+        raise errors.UsageError('dataset directory not found: %s' % args.dataroot)
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     start = time.monotonic()
     written, skipped, failed, memory = run(args, backend_id, target_id)
     seconds = time.monotonic() - start
@@ -129,7 +132,7 @@ def main(argv=None):
 
 def cli():
     """Console command `virtual-try-on-ray`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

@@ -6,10 +6,11 @@ import os
 import cv2 as cv
 import numpy as np
 
-import common
 import human_parsing
 import openpose
-from common import RuntimeFailure
+import registry
+import synthetic_models
+from errors import RuntimeFailure
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
                      grid_sample, resize_to_model, sigmoid)
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region
@@ -138,7 +139,7 @@ class VirtualTryOn:
 
 
 def _synthetic_dir():
-    return os.path.join(common.models_dir(), 'synthetic')
+    return os.path.join(registry.models_dir(), 'synthetic')
 
 
 def default_models(directory=None):
@@ -146,15 +147,15 @@ def default_models(directory=None):
     directory (checked against models.yml), else the pair trained here on VITON and shipped in the
     package's models/ (OWN_GMM_FILE, OWN_TOM_FILE). The two always come as a pair: a TOM is trained on
     its own GMM's warps."""
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     if all(os.path.isfile(os.path.join(directory, name)) for name in (GMM_FILE, TOM_FILE)):
-        return tuple(common.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
-    shipped = os.path.join(common.REPO_DIR, 'models')
+        return tuple(registry.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
+    shipped = os.path.join(registry.REPO_DIR, 'models')
     found = [directory if os.path.isfile(os.path.join(directory, name)) else shipped
              for name in (OWN_GMM_FILE, OWN_TOM_FILE)]
     log.debug('published %s + %s not both in %s: using %s + %s', GMM_FILE, TOM_FILE, directory,
               OWN_GMM_FILE, OWN_TOM_FILE)
-    return tuple(common.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
+    return tuple(registry.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
 
 
 def load_tryon(args, backend_id, target_id, need_pose=True, need_parsing=True):
@@ -162,13 +163,13 @@ def load_tryon(args, backend_id, target_id, need_pose=True, need_parsing=True):
     default_models()); pose and parsing only when the caller has no keypoints / labels."""
     if args.synthetic:
         model_dir = _synthetic_dir()
-        common.run_tool('synthetic.py', [model_dir, '--no-openpose'],  # a program of its own: no tools import
+        synthetic_models.run_tool('synthetic.py', [model_dir, '--no-openpose'],  # a program of its own: no tools import
                         'cannot write the synthetic models to %s' % model_dir)
         # the synthetic files share the published names, not their bytes
-        defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
+        defaults = tuple(registry.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
     else:
         defaults = (None, None) if args.gmm and args.tom else default_models()
-    with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
+    with synthetic_models.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
         cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend_id, target_id)
         pose = parsing = None
         if need_pose:

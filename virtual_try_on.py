@@ -20,10 +20,13 @@ import time
 
 import cv2 as cv
 
-import common
+import command_line
+import dnn_backends
+import errors
 import human_parsing
+import image_io
 import openpose
-from common import RuntimeFailure, UsageError
+from errors import RuntimeFailure, UsageError
 # the pieces README documents for use from Python, as `virtual_try_on.<name>`
 from cp_vton import (GMM_FILE, GRID_SIZE, HEIGHT, KEPT_LABELS, OWN_GMM_FILE, OWN_TOM_FILE,  # noqa: F401
                      TOM_FILE, WIDTH, CpVton, blend, cloth_agnostic, crop_to_ratio, grid_sample, head_lookup,
@@ -117,16 +120,16 @@ def build_parser():
     parser.add_argument('--synthetic', action='store_true',
                         help='use the synthetic seeded-random GMM and TOM models (built on first use) to '
                              'see the pipeline run without the published files; the output is NOT a try-on')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
-    backend_id, target_id = common.backend_target(args.backend, args.target)
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
@@ -139,16 +142,16 @@ def main(argv=None):
                or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
     if several:  # -o is a directory; a bad person or garment is reported and skipped
         return catalogue_main(args, people, clothes, backend_id, target_id)
-    person = common.read_image(people[0], 'person photo')
-    cloth = common.read_image(clothes[0], 'cloth photo')
+    person = image_io.read_image(people[0], 'person photo')
+    cloth = image_io.read_image(clothes[0], 'cloth photo')
     output = args.output or default_output_name(people[0], clothes[0])
-    common.check_output_path(output)
+    image_io.check_output_path(output)
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
     result = tryon.infer(tryon.analyse(person, keypoints, labels), cloth, full_resolution=not args.model_size)
-    common.write_image(output, result)
+    image_io.write_image(output, result)
     print(output)
     if args.show:
         cv.imshow('Virtual try-on', result)
@@ -174,7 +177,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
     if len(people) > 1 and (args.keypoints or args.labels):
         raise UsageError('--keypoints and --labels describe one person photo; -i names %d' % len(people))
     if len(people) == 1:
-        check_size(crop_to_ratio(common.read_image(people[0], 'person photo'))[0], 'person photo %s' % people[0],
+        check_size(crop_to_ratio(image_io.read_image(people[0], 'person photo'))[0], 'person photo %s' % people[0],
                    'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tries = take_shard([(person, cloth) for person in people for cloth in clothes], args.shard)
@@ -185,14 +188,14 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
 
     def report(number, names, err):
         what = ('garment %s' % names[1]) if len(people) == 1 else ('try-on %s + %s' % names)
-        log.error('%s skipped: %s', what, common.error_line(err))
+        log.error('%s skipped: %s', what, errors.error_line(err))
 
     def write(item, grid, warped, tom_output):
         if args.model_size:
             result = CpVton.compose(tom_output, warped)
         else:
             result = VirtualTryOn.composite(item.analysis, item.cloth, grid, tom_output)
-        common.write_image(item.output, result)
+        image_io.write_image(item.output, result)
         print(item.output)
 
     def flush():
@@ -211,7 +214,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
             tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
         if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
             try:
-                person = common.read_image(person_path, 'person photo')
+                person = image_io.read_image(person_path, 'person photo')
                 check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
                 analysed = (person_path, tryon.analyse(person, keypoints, labels))
             except (UsageError, RuntimeFailure, cv.error) as err:
@@ -221,7 +224,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
         try:
             if isinstance(analysed[1], Exception):
                 raise analysed[1]
-            cloth = common.read_image(cloth_path, 'cloth photo')
+            cloth = image_io.read_image(cloth_path, 'cloth photo')
             check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
             pending.append(PendingTryOn(number, (person_path, cloth_path), output, None, analysed[1], cloth))
         except (UsageError, RuntimeFailure, cv.error) as err:
@@ -238,7 +241,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
 
 def cli():
     """Console command `virtual-try-on`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

@@ -25,8 +25,8 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
 import blazepose  # noqa: E402
-import common  # noqa: E402
 import human_parsing as hp  # noqa: E402
+import registry  # noqa: E402
 from tools import synthetic  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
@@ -141,7 +141,7 @@ def stage_functions(model, parsing_path):
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
     own = vto.CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (vto.OWN_GMM_FILE, vto.OWN_TOM_FILE)))
-    pose_estimator = blazepose.BlazePose(common.find_model(blazepose.BLAZEPOSE_TFLITE))
+    pose_estimator = blazepose.BlazePose(registry.find_model(blazepose.BLAZEPOSE_TFLITE))
     # BlazePose keeps its last photo's result: alternate the photo and its mirror so that each call runs
     photos = [person, cv.flip(person, 1)]
     networks = [

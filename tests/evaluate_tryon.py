@@ -33,8 +33,10 @@ from scipy import ndimage
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import openpose  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 
@@ -65,14 +67,14 @@ def iou(mask, region):
 
 def read_person(stem):
     test = os.path.join(VITON, 'test')
-    return (common.read_image(os.path.join(test, 'image', stem + '.jpg')),
+    return (image_io.read_image(os.path.join(test, 'image', stem + '.jpg')),
             human_parsing.read_parsing(os.path.join(test, 'image-parse', stem + '.png')),
             openpose.read_keypoints_json(os.path.join(test, 'pose', stem + '_keypoints.json')))
 
 
 def cloth_and_mask(name):
     test = os.path.join(VITON, 'test')
-    cloth = common.read_image(os.path.join(test, 'cloth', name))
+    cloth = image_io.read_image(os.path.join(test, 'cloth', name))
     mask = cv.imread(os.path.join(test, 'cloth-mask', name), cv.IMREAD_GRAYSCALE) >= 128
     return cloth, mask.astype(np.float32)
 
@@ -87,7 +89,7 @@ def evaluate(tryon, pairs, chain):
         cloth, mask = cloth_and_mask(cloth_name)
         try:
             analysis = tryon.analyse(photo, keypoints, labels) if chain == 'dataset' else tryon.analyse(photo)
-        except common.RuntimeFailure:
+        except errors.RuntimeFailure:
             failed.append(stem)
             continue
         grid, warped, tom_output = tryon.render(analysis, cloth)
@@ -124,7 +126,7 @@ def picture_sheet(tryon, pairs, path):
         cloth, _ = cloth_and_mask(cloth_name)
         grid, warped, tom_output = tryon.render(tryon.analyse(photo, keypoints, labels), cloth)
         rows.append(np.hstack([photo, cloth, vto.to_image(warped[0]), vto.CpVton.compose(tom_output, warped)]))
-    common.write_image(path, np.vstack(rows))
+    image_io.write_image(path, np.vstack(rows))
 
 
 def full_resolution_example(tryon, person_name, cloth_name, path):
@@ -136,7 +138,7 @@ def full_resolution_example(tryon, person_name, cloth_name, path):
     framed = cv.copyMakeBorder(big, 0, 0, 216, 216, cv.BORDER_CONSTANT, value=(255, 255, 255))
     result = tryon.infer(framed, cloth)
     changed = np.any(result != framed, axis=2)
-    common.write_image(path, np.hstack([framed, result]))
+    image_io.write_image(path, np.hstack([framed, result]))
     return changed.mean(), framed.shape
 
 
@@ -159,7 +161,7 @@ def main(argv=None):
     parser.add_argument('--sheet-pairs', type=int, default=6)
     parser.add_argument('--example', help='write a full-resolution example here')
     args = parser.parse_args(argv)
-    common.setup_logging(quiet=True)
+    command_line.setup_logging(quiet=True)
 
     gmm_path, tom_path = vto.default_models() if not (args.gmm and args.tom) else (args.gmm, args.tom)
     gmm_path, tom_path = args.gmm or gmm_path, args.tom or tom_path

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import common
+import dnn_backends
+import errors
+import image_io
 import openvino_precision
+import synthetic_models
 import virtual_try_on as vto
 from conftest import REPO_DIR, VITON_CLOTHES, VITON_PERSONS
 from test_virtual_try_on_cli import make_person_analysis
@@ -44,7 +47,7 @@ def pillow_over_white(rgba):
 @pytest.fixture(scope='module')
 def cp_vton(synthetic_dir):
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', common.SyntheticModelWarning)
+        warnings.simplefilter('ignore', synthetic_models.SyntheticModelWarning)
         return vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
                           os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
 
@@ -65,7 +68,7 @@ def test_garment_with_alpha_is_laid_over_white(cp_vton, tmp_path, pair):
     dropped = cv.imread(paths['black'], cv.IMREAD_COLOR)
     assert np.abs(dropped.astype(int) - reference).max() > 200
 
-    read = {name: common.read_image(path) for name, path in paths.items()}
+    read = {name: image_io.read_image(path) for name, path in paths.items()}
     for name in ('black', 'white'):
         assert np.abs(read[name].astype(int) - reference).max() <= 1, name
 
@@ -87,31 +90,31 @@ def test_person_photo_with_alpha_is_laid_over_white(tmp_path):
     _, on_black, _ = cut_out(person)
     path = str(tmp_path / 'person.png')
     cv.imwrite(path, cv.cvtColor(on_black, cv.COLOR_RGBA2BGRA))
-    assert np.abs(common.read_image(path).astype(int) - pillow_over_white(on_black)).max() <= 1
+    assert np.abs(image_io.read_image(path).astype(int) - pillow_over_white(on_black)).max() <= 1
 
 
 def test_backend_alone_picks_its_natural_target():
-    assert common.backend_target('opencv') == (cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
-    assert common.backend_target('default') == (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_TARGET_CPU)
+    assert dnn_backends.backend_target('opencv') == (cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
+    assert dnn_backends.backend_target('default') == (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_TARGET_CPU)
     for backend, target in (('cuda', 'cuda'), ('openvino', 'cpu')):
         try:
-            pair = common.backend_target(backend)
-        except common.UsageError as err:     # this OpenCV has no such backend: the message says what to use
+            pair = dnn_backends.backend_target(backend)
+        except errors.UsageError as err:     # this OpenCV has no such backend: the message says what to use
             message = str(err)
             assert 'backend %s with target %s is not available' % (backend, target) in message
             assert '--backend opencv --target cpu' in message or 'add --target' in message
         else:
-            assert pair == (common.BACKENDS[backend], common.TARGETS[target])
+            assert pair == (dnn_backends.BACKENDS[backend], dnn_backends.TARGETS[target])
 
 
 def test_unavailable_target_says_what_to_add():
-    with pytest.raises(common.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
-        common.backend_target('opencv', 'cuda')
+    with pytest.raises(errors.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
+        dnn_backends.backend_target('opencv', 'cuda')
 
 
 def test_cpu_bf16_is_a_target_of_openvino_only(tmp_path):
-    with pytest.raises(common.UsageError, match=r'cpu_bf16 is a precision of OpenVINO.*--backend openvino'):
-        common.backend_target('opencv', 'cpu_bf16')
+    with pytest.raises(errors.UsageError, match=r'cpu_bf16 is a precision of OpenVINO.*--backend openvino'):
+        dnn_backends.backend_target('opencv', 'cpu_bf16')
     script = os.path.join(REPO_DIR, 'virtual_try_on.py')
     for backend, message in (('opencv', 'use it with --backend openvino'),
                              ('openvino', None)):
@@ -184,17 +187,17 @@ def test_library_messages_are_logging_and_warnings_an_application_controls(synth
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         vto.CpVton(gmm, tom)
-    synthetic = [w for w in caught if issubclass(w.category, common.SyntheticModelWarning)]
+    synthetic = [w for w in caught if issubclass(w.category, synthetic_models.SyntheticModelWarning)]
     assert len(synthetic) == 2 and 'cp_vton_gmm.onnx' in str(synthetic[0].message)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        warnings.filterwarnings('ignore', category=common.SyntheticModelWarning)
+        warnings.filterwarnings('ignore', category=synthetic_models.SyntheticModelWarning)
         vto.CpVton(gmm, tom)
     assert not caught
     # the modules log through their own loggers; no handler is installed by importing them
-    for module in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    for module in ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
         importlib.import_module(module)
-    for name in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    for name in ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
         assert logging.getLogger(name).handlers == [], name
 
 

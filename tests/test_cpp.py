@@ -36,7 +36,7 @@ def gmm_forms(synthetic_dir, tmp_path_factory):
     """The synthetic GMM as published (custom Correlation node) and as tools/convert_gmm.py writes it."""
     standard = str(tmp_path_factory.mktemp('gmm_std') / 'cp_vton_gmm_std.onnx')
     from tools import convert_gmm
-    from common import run_main
+    from command_line import run_main
     assert run_main(convert_gmm.main, [os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), standard]) == 0
     return {'published': os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), 'standard-op': standard}
 
@@ -204,7 +204,7 @@ def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp
     """OpenCV builds without FLOAT16 weights (Debian's 4.6) read the shipped GMM and TOM once
     tools/onnx_float32.py has stored their weights as float32 (the same values): the C++ command on VITON
     test pairs against the Python API with the shipped float16 files."""
-    from common import run_main
+    from command_line import run_main
     from tools import onnx_float32
     gmm, tom = vto.default_models()
     converted = []

@@ -9,6 +9,7 @@ from scipy import ndimage
 
 import cv2 as cv
 import gmm_rewrite
+import registry
 import virtual_try_on as vto
 
 RNG = np.random.default_rng(1234)
@@ -277,7 +278,7 @@ def test_convert_gmm_command_writes_a_standard_file(synthetic_dir, tmp_path):
     import subprocess
     import sys
     out = str(tmp_path / 'gmm_std.onnx')
-    result = subprocess.run([sys.executable, vto.common.REPO_DIR + '/tools/convert_gmm.py',
+    result = subprocess.run([sys.executable, registry.REPO_DIR + '/tools/convert_gmm.py',
                              synthetic_dir + '/cp_vton_gmm.onnx', out], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     model = onnx.load(out)

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-import common
+import errors
 import gmm_rewrite
 import virtual_try_on as vto
 
@@ -65,9 +65,9 @@ def test_summary_of_damaged_files(synthetic_dir, tmp_path):
         head = f.read(1 << 20)
     for name, data in (('truncated.onnx', head), ('empty.onnx', b''), ('text.onnx', b'hello world\n' * 100)):
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(common.RuntimeFailure, match='not a valid ONNX file|holds no graph'):
+        with pytest.raises(errors.RuntimeFailure, match='not a valid ONNX file|holds no graph'):
             vto.onnx_summary(str(tmp_path / name), 'TOM')
-    with pytest.raises(common.UsageError, match='not found'):
+    with pytest.raises(errors.UsageError, match='not found'):
         vto.onnx_summary(str(tmp_path / 'missing.onnx'), 'TOM')
 
 

@@ -7,7 +7,7 @@ and in CI; tests/openvino.sh builds OpenCV with OpenVINO into its own venv and r
 max absolute difference and the forward time (median and 95th percentile over TRYON_OPENVINO_REPEAT runs,
 default 10) on both backends.
 
-The reference is the OpenCV backend as the project runs it (common.dnn_engine: the new engine on OpenCV 5
+The reference is the OpenCV backend as the project runs it (dnn_engines.dnn_engine: the new engine on OpenCV 5
 where the network allows it), an implementation independent of OpenVINO's CPU plugin.
 
 TRYON_OPENVINO_PRECISION picks the precision asked of OpenVINO's CPU plugin for the whole process
@@ -51,9 +51,11 @@ if not _has_openvino_cpu():
         raise RuntimeError(_reason)
     pytest.skip(_reason, allow_module_level=True)
 
-import common  # noqa: E402
+import dnn_backends  # noqa: E402
+import dnn_engines  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
+import registry  # noqa: E402
 import virtual_try_on  # noqa: E402
 from virtual_try_on import HEIGHT, WIDTH  # noqa: E402
 
@@ -146,10 +148,10 @@ def record(network, names, ov_outputs, cv_outputs, times):
 
 
 def read_net(path, backend, target, reader=cv.dnn.readNetFromONNX):
-    """A cv.dnn net read with the engine the project picks for the pair (common.dnn_engine), pair set."""
-    engine = common.dnn_engine(backend, target)
+    """A cv.dnn net read with the engine the project picks for the pair (dnn_engines.dnn_engine), pair set."""
+    engine = dnn_engines.dnn_engine(backend, target)
     net = reader(path) if engine is None else reader(path, engine)
-    common.set_backend_target(net, backend, target, engine)
+    dnn_backends.set_backend_target(net, backend, target, engine)
     return net
 
 
@@ -316,7 +318,7 @@ def test_parsing_graph(synthetic_dir):
 def test_mediapipe_parsing_classifier():
     """MediaPipeParsing's per-pixel perceptron (1x1 convolutions built in memory from the fitted table) on
     random feature planes at 256x192: class scores, and the class each pixel gets. (Built in memory: before
-    common.read_net read such buffers through a file, OpenCV 5.0 gave them the new engine, which ignored the
+    dnn_engines.read_net read such buffers through a file, OpenCV 5.0 gave them the new engine, which ignored the
     OpenVINO backend, and both sides ran OpenCV's own layers.)"""
     rng = np.random.default_rng(0)
     planes = rng.normal(0, 1, (mediapipe_parsing.N_PARSING_FEATURES, HEIGHT, WIDTH)).astype(np.float32)
@@ -360,7 +362,7 @@ def test_cli_backend_openvino_on_every_viton_pair(synthetic_models_home, tmp_pat
     script = os.path.join(REPO_DIR, 'virtual_try_on.py')
     # without this process's ISA cap, so that the command line's own request is what is tested
     env = {name: value for name, value in os.environ.items() if name not in openvino_precision.ISA_CAP_VARIABLES}
-    env[common.MODELS_ENV] = synthetic_models_home
+    env[registry.MODELS_ENV] = synthetic_models_home
     bf16 = PRECISION == openvino_precision.BF16
     worst, worst_own, failed, seconds = 0, 0, 0, {'openvino': [], 'opencv': []}
     for pair, (person, cloth) in enumerate(zip(VITON_PERSONS, VITON_CLOTHES)):

@@ -15,6 +15,7 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import openpose  # noqa: E402
 import virtual_try_on as vto  # noqa: E402
 from tools import train_cpvton  # noqa: E402
@@ -49,14 +50,14 @@ def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
     pairs = vto.read_pairs(os.path.join(cache, 'pairs.txt'))
     for i, (person, cloth) in enumerate(pairs):
         stem = os.path.splitext(person)[0]
-        analysis = tryon.analyse(vto.common.read_image(os.path.join(TRAIN, 'image', person)),
+        analysis = tryon.analyse(image_io.read_image(os.path.join(TRAIN, 'image', person)),
                                  openpose.read_keypoints_json(os.path.join(TRAIN, 'pose', stem + '_keypoints.json')),
                                  human_parsing.read_parsing(os.path.join(TRAIN, 'image-parse', stem + '.png')))
         expected = analysis.agnostic[0]
         got = samples.agnostic(i)
         assert got.dtype == expected.dtype and np.array_equal(got, expected), (person, np.abs(got - expected).max())
         batch = samples.batch([i])
-        cloth_image = vto.common.read_image(os.path.join(TRAIN, 'cloth', cloth))
+        cloth_image = image_io.read_image(os.path.join(TRAIN, 'cloth', cloth))
         assert np.array_equal(batch['cloth'][0].numpy(), vto.to_unit_range(vto.resize_to_model(cloth_image)))
         # the GMM's target region is the parsing's upper clothes, dress and coat (CP-VTON's parse_cloth)
         assert np.array_equal(batch['garment'][0, 0].numpy() > 0, np.isin(analysis.labels, (5, 6, 7)))

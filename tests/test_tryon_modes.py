@@ -18,7 +18,7 @@ import openpose
 import virtual_try_on as vto
 from conftest import REPO_DIR, SHARED_DATA
 
-pytestmark = pytest.mark.filterwarnings('ignore::common.SyntheticModelWarning')  # seeded models, on purpose
+pytestmark = pytest.mark.filterwarnings('ignore::synthetic_models.SyntheticModelWarning')  # seeded models, on purpose
 SCRIPT = os.path.join(REPO_DIR, 'virtual_try_on.py')
 TEST_DIR = os.path.join(SHARED_DATA, 'viton', 'test')
 PAIRS = [line.split() for line in open(os.path.join(SHARED_DATA, 'viton', 'test_pairs.txt'))][:12]
