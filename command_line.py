@@ -39,6 +39,15 @@ def add_verbosity_arguments(parser):
     group.add_argument('-v', '--verbose', action='store_true', help='print debugging details too')
 
 
+def count_argument(option):
+    """An argparse type for `option`: a whole number of at least 1, else a one-line UsageError."""
+    def count(text):
+        if not text.strip().isdigit() or int(text) < 1:
+            raise UsageError('%s expects a whole number of at least 1, got %r' % (option, text))
+        return int(text)
+    return count
+
+
 def setup_logging(quiet=False, verbose=False):
     """The command-line scripts' handler: 'level: message' lines on stderr; info by default."""
     handler = _StderrHandler()

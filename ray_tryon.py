@@ -25,7 +25,6 @@ import errors
 import registry
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
-from virtual_try_on import batch_size
 from tryon_pipeline import load_tryon
 
 try:
@@ -70,7 +69,8 @@ def build_parser():
     parser.add_argument('--address', help='Ray cluster to join (e.g. auto, ray://head:10001); default: a '
                                           'local Ray runtime with --actors x --cpus-per-actor CPUs')
     parser.add_argument('--shard', type=parse_shard, metavar='K/N', help='only shard K of N of the pairs')
-    parser.add_argument('--batch', type=batch_size, default=dataset_mode.DEFAULT_BATCH, help='TOM batch, as virtual_try_on.py')
+    parser.add_argument('--batch', type=command_line.count_argument('--batch'), default=dataset_mode.DEFAULT_BATCH,
+                        help='TOM batch, as virtual_try_on.py')
     parser.add_argument('--save-warped', action='store_true', help='also write <person>_<cloth>_warped.png')
     parser.add_argument('--overwrite', action='store_true', help='redo pairs whose results exist')
     parser.add_argument('--gmm', help='GMM model (default: as virtual_try_on.py)')

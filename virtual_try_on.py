@@ -22,24 +22,16 @@ import cv2 as cv
 
 import command_line
 import dnn_backends
-import errors
 import human_parsing
 import image_io
 import openpose
-from errors import RuntimeFailure, UsageError
-# the pieces README documents for use from Python, as `virtual_try_on.<name>`
-from cp_vton import (GMM_FILE, GRID_SIZE, HEIGHT, KEPT_LABELS, OWN_GMM_FILE, OWN_TOM_FILE,  # noqa: F401
-                     TOM_FILE, WIDTH, CpVton, blend, cloth_agnostic, crop_to_ratio, grid_sample, head_lookup,
-                     pose_map, resize_to_model, sigmoid, tanh, to_image, to_unit_range, tps_grid)
-from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, render_batch, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
-                          run_dataset, warped_output_name)
-from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region  # noqa: F401
-from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
-from onnx_facts import onnx_summary  # noqa: F401
-from progress import Progress, peak_memory_text  # noqa: F401
+from cp_vton import CpVton, crop_to_ratio
+from dataset_mode import (DEFAULT_BATCH, PendingTryOn, _make_directory, check_size, dataset_main,
+                          default_output_name, render_batch)
+from errors import RuntimeFailure, UsageError, error_line
+from progress import peak_memory_text
 from shards import parse_shard, take_shard
-from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
-                            labels_to_model, load_tryon)
+from tryon_pipeline import VirtualTryOn, load_tryon
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +50,6 @@ def image_files(paths, what):
         else:
             result.append(path)
     return result
-
-
-def batch_size(text):
-    """--batch: a whole number of at least 1 (a one-line UsageError otherwise)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError('--batch expects a whole number of at least 1, got %r' % text)
-    return int(text)
-
-
-def thread_count(text):
-    """--threads: a whole number of at least 1 (a one-line UsageError otherwise)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError('--threads expects a whole number of at least 1, got %r' % text)
-    return int(text)
 
 
 def build_parser():
@@ -98,13 +76,13 @@ def build_parser():
     parser.add_argument('--overwrite', action='store_true',
                         help='with --dataroot or several try-ons: redo those whose results exist (default: '
                              'skip them, so that a rerun after a crash only does what is missing)')
-    parser.add_argument('--batch', type=batch_size, default=DEFAULT_BATCH,
+    parser.add_argument('--batch', type=command_line.count_argument('--batch'), default=DEFAULT_BATCH,
                         help='try-ons that go through the TOM together (default: %(default)s; the same bytes '
                              'as one at a time; on the CPU a batch is not faster, see README)')
     parser.add_argument('--shard', type=parse_shard, metavar='K/N',
                         help='with --dataroot or several try-ons: do only shard K of N of the list (N processes '
                              'or machines, K = 1..N, together write every result once)')
-    parser.add_argument('--threads', type=thread_count, metavar='N',
+    parser.add_argument('--threads', type=command_line.count_argument('--threads'), metavar='N',
                         help='OpenCV threads (default: OpenCV\'s choice, every core); 1 for each of N shard '
                              'processes on one N-core machine (the results do not depend on it)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window')
@@ -188,7 +166,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
 
     def report(number, names, err):
         what = ('garment %s' % names[1]) if len(people) == 1 else ('try-on %s + %s' % names)
-        log.error('%s skipped: %s', what, errors.error_line(err))
+        log.error('%s skipped: %s', what, error_line(err))
 
     def write(item, grid, warped, tom_output):
         if args.model_size:

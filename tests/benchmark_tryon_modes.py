@@ -28,7 +28,9 @@ sys.path.insert(0, REPO_DIR)
 import blazepose  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import HEIGHT, CpVton, grid_sample, resize_to_model, to_image, to_unit_range, tps_grid  # noqa: E402
+from full_resolution import FEATHER, cloth_mask, edit_region  # noqa: E402
+from tryon_pipeline import VirtualTryOn  # noqa: E402
 from models import download_models
 from tools import synthetic  # noqa: E402
 
@@ -92,12 +94,12 @@ def garment_detail(chain, photo, labels, keypoints, cloth):
     analysis = chain.analyse(photo, keypoints, labels)
     x, y, w, h = analysis.box
     grid, warped, tom_output = chain.render(analysis, cloth)
-    full = vto.VirtualTryOn.composite(analysis, cloth, grid, tom_output)[y:y + h, x:x + w]
-    small = vto.CpVton.compose(tom_output, warped)
+    full = VirtualTryOn.composite(analysis, cloth, grid, tom_output)[y:y + h, x:x + w]
+    small = CpVton.compose(tom_output, warped)
     composition = 1 / (1 + np.exp(-tom_output[0, 3]))
-    warped_mask = vto.grid_sample(vto.cloth_mask(vto.resize_to_model(cloth))[None, None].astype(np.float32), grid)
-    region = vto.edit_region(analysis.labels, warped_mask[0, 0], composition) & (composition > 0.5)
-    margin = int(np.ceil(h / vto.HEIGHT)) * 2 + 2 * vto.FEATHER + 1
+    warped_mask = grid_sample(cloth_mask(resize_to_model(cloth))[None, None].astype(np.float32), grid)
+    region = edit_region(analysis.labels, warped_mask[0, 0], composition) & (composition > 0.5)
+    margin = int(np.ceil(h / HEIGHT)) * 2 + 2 * FEATHER + 1
     deep = cv.erode(cv.resize(region.astype(np.uint8), (w, h), interpolation=cv.INTER_NEAREST),
                     np.ones((margin, margin), np.uint8)) > 0
     figures = {'full resolution': laplacian_variance(full, deep)}
@@ -106,11 +108,11 @@ def garment_detail(chain, photo, labels, keypoints, cloth):
     # the warped cloth alone (composition mask forced to 1): what the garment brings, without TOM's mix
     cloth_only = tom_output.copy()
     cloth_only[0, 3] = 30
-    full_cloth = vto.VirtualTryOn.composite(analysis, cloth, grid, cloth_only)[y:y + h, x:x + w]
+    full_cloth = VirtualTryOn.composite(analysis, cloth, grid, cloth_only)[y:y + h, x:x + w]
     figures['warped cloth alone, full resolution'] = laplacian_variance(full_cloth, deep)
     figures['warped cloth alone, 256x192 scaled up (linear)'] = laplacian_variance(
-        cv.resize(vto.to_image(warped[0]), (w, h), interpolation=cv.INTER_LINEAR), deep)
-    figures['cloth photo (its garment)'] = laplacian_variance(cloth, cv.erode(vto.cloth_mask(cloth), np.ones((5, 5))) > 0)
+        cv.resize(to_image(warped[0]), (w, h), interpolation=cv.INTER_LINEAR), deep)
+    figures['cloth photo (its garment)'] = laplacian_variance(cloth, cv.erode(cloth_mask(cloth), np.ones((5, 5))) > 0)
     return int(deep.sum()), figures
 
 
@@ -136,12 +138,12 @@ def main():
     if not args.models:
         synthetic.build_all(directory, openpose=False)
     gmm, tom = os.path.join(directory, 'cp_vton_gmm.onnx'), os.path.join(directory, 'cp_vton_tom.onnx')
-    cp_vton = vto.CpVton(gmm, tom)
+    cp_vton = CpVton(gmm, tom)
     blazepose_path = download_models.fetch(['pose_landmark_full.tflite'],
                                            os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models'),
                                            progress=False)[0]
-    chain = vto.VirtualTryOn(cp_vton, blazepose.BlazePose(blazepose_path),
-                             human_parsing.JppNet(os.path.join(directory, 'lip_jppnet_384.pb')))
+    chain = VirtualTryOn(cp_vton, blazepose.BlazePose(blazepose_path),
+                         human_parsing.JppNet(os.path.join(directory, 'lip_jppnet_384.pb')))
     print('OpenCV %s, numpy %s, %d CPU threads, %d repetitions' % (cv.__version__, np.__version__,
                                                                   cv.getNumThreads(), args.repeat))
 
@@ -191,8 +193,8 @@ def main():
     clothes_big = [cv.resize(c, None, fx=3, fy=3, interpolation=cv.INTER_CUBIC) for c in clothes]
     runs = max(3, args.repeat // 4)
     agnostic = chain.analyse(person).agnostic
-    cloth_tensor = vto.to_unit_range(clothes[0])[None]
-    tom_input = np.concatenate([agnostic, vto.grid_sample(cloth_tensor, vto.tps_grid(np.zeros((1, 50))))], axis=1)
+    cloth_tensor = to_unit_range(clothes[0])[None]
+    tom_input = np.concatenate([agnostic, grid_sample(cloth_tensor, tps_grid(np.zeros((1, 50))))], axis=1)
 
     def forwards():
         cp_vton.predict_theta(cloth_tensor, agnostic)

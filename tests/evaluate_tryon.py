@@ -38,7 +38,9 @@ import errors  # noqa: E402
 import human_parsing  # noqa: E402
 import image_io  # noqa: E402
 import openpose  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import GMM_FILE, HEIGHT, TOM_FILE, WIDTH, CpVton, grid_sample, to_image  # noqa: E402
+from dataset_mode import read_pairs  # noqa: E402
+from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 VITON = os.path.join(SHARED, 'viton')
@@ -93,8 +95,8 @@ def evaluate(tryon, pairs, chain):
             failed.append(stem)
             continue
         grid, warped, tom_output = tryon.render(analysis, cloth)
-        result = vto.CpVton.compose(tom_output, warped)
-        warped_mask = vto.grid_sample(mask[None, None], grid)[0, 0] > 0.5
+        result = CpVton.compose(tom_output, warped)
+        warped_mask = grid_sample(mask[None, None], grid)[0, 0] > 0.5
         scores.append((ssim(result[..., ::-1], photo[..., ::-1]), iou(warped_mask, np.isin(labels, GARMENT_LABELS))))
     return np.array(scores), failed
 
@@ -102,8 +104,8 @@ def evaluate(tryon, pairs, chain):
 def forward_times(cp_vton, repeat):
     """(GMM, TOM, both) forward seconds of --repeat runs on a fixed input."""
     rng = np.random.default_rng(0)
-    agnostic = rng.uniform(-1, 1, (1, 22, vto.HEIGHT, vto.WIDTH)).astype(np.float32)
-    cloth = rng.uniform(-1, 1, (1, 3, vto.HEIGHT, vto.WIDTH)).astype(np.float32)
+    agnostic = rng.uniform(-1, 1, (1, 22, HEIGHT, WIDTH)).astype(np.float32)
+    cloth = rng.uniform(-1, 1, (1, 3, HEIGHT, WIDTH)).astype(np.float32)
     tom_input = np.concatenate([agnostic, cloth], axis=1)
     times = []
     for i in range(repeat + 1):
@@ -125,7 +127,7 @@ def picture_sheet(tryon, pairs, path):
         photo, labels, keypoints = read_person(os.path.splitext(person_name)[0])
         cloth, _ = cloth_and_mask(cloth_name)
         grid, warped, tom_output = tryon.render(tryon.analyse(photo, keypoints, labels), cloth)
-        rows.append(np.hstack([photo, cloth, vto.to_image(warped[0]), vto.CpVton.compose(tom_output, warped)]))
+        rows.append(np.hstack([photo, cloth, to_image(warped[0]), CpVton.compose(tom_output, warped)]))
     image_io.write_image(path, np.vstack(rows))
 
 
@@ -163,17 +165,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command_line.setup_logging(quiet=True)
 
-    gmm_path, tom_path = vto.default_models() if not (args.gmm and args.tom) else (args.gmm, args.tom)
+    gmm_path, tom_path = default_models() if not (args.gmm and args.tom) else (args.gmm, args.tom)
     gmm_path, tom_path = args.gmm or gmm_path, args.tom or tom_path
     print('OpenCV %s; GMM %s, TOM %s' % (cv.__version__, gmm_path, tom_path))
-    cp_vton = vto.CpVton(gmm_path, tom_path)
-    pairs = vto.read_pairs(os.path.join(VITON, 'test_pairs_paired.txt'))[:args.limit]
+    cp_vton = CpVton(gmm_path, tom_path)
+    pairs = read_pairs(os.path.join(VITON, 'test_pairs_paired.txt'))[:args.limit]
     chains = [c.strip() for c in args.chain.split(',') if c.strip()]
     if 'default' in chains or args.example:
         pose = openpose.create_pose_estimator()
         parsing = human_parsing.create_parser(pose=pose)
-        default_tryon = vto.VirtualTryOn(cp_vton, pose, parsing)
-    dataset_tryon = vto.VirtualTryOn(cp_vton)
+        default_tryon = VirtualTryOn(cp_vton, pose, parsing)
+    dataset_tryon = VirtualTryOn(cp_vton)
     for chain in chains:
         start = time.monotonic()
         scores, failed = evaluate(dataset_tryon if chain == 'dataset' else default_tryon, pairs, chain)
@@ -183,8 +185,8 @@ def main(argv=None):
         from tools import synthetic
         ours = forward_times(cp_vton, args.repeat)
         with tempfile.TemporaryDirectory() as directory:
-            published = vto.CpVton(synthetic.build_gmm(os.path.join(directory, vto.GMM_FILE)),
-                                   synthetic.build_tom(os.path.join(directory, vto.TOM_FILE)))
+            published = CpVton(synthetic.build_gmm(os.path.join(directory, GMM_FILE)),
+                               synthetic.build_tom(os.path.join(directory, TOM_FILE)))
             theirs = forward_times(published, args.repeat)
         for name, times in (('these models', ours), ('published-size graphs', theirs)):
             print('%-22s GMM median %6.1f ms p95 %6.1f | TOM median %6.1f ms p95 %6.1f | GMM + TOM median %6.1f ms p95 %6.1f'
@@ -192,11 +194,11 @@ def main(argv=None):
         print('GMM + TOM forward: %.2f of the published-size graphs\' time (medians)'
               % (np.median(ours[:, 2]) / np.median(theirs[:, 2])))
     if args.sheet:
-        picture_sheet(dataset_tryon, vto.read_pairs(os.path.join(VITON, 'test_pairs.txt'))[:args.sheet_pairs],
+        picture_sheet(dataset_tryon, read_pairs(os.path.join(VITON, 'test_pairs.txt'))[:args.sheet_pairs],
                       args.sheet)
         print('picture sheet: %s' % args.sheet)
     if args.example:
-        person_name, cloth_name = vto.read_pairs(os.path.join(VITON, 'test_pairs.txt'))[0]
+        person_name, cloth_name = read_pairs(os.path.join(VITON, 'test_pairs.txt'))[0]
         changed, shape = full_resolution_example(default_tryon, person_name, cloth_name, args.example)
         print('full-resolution example: %s (%dx%d photo, %.1f %% of its pixels changed)'
               % (args.example, shape[1], shape[0], 100 * changed))

@@ -18,6 +18,7 @@ import image_io
 import openvino_precision
 import synthetic_models
 import virtual_try_on as vto
+from cp_vton import CpVton, pose_map
 from conftest import REPO_DIR, VITON_CLOTHES, VITON_PERSONS
 from test_virtual_try_on_cli import make_person_analysis
 
@@ -48,8 +49,8 @@ def pillow_over_white(rgba):
 def cp_vton(synthetic_dir):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', synthetic_models.SyntheticModelWarning)
-        return vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                          os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
+        return CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                      os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
 
 
 @pytest.mark.parametrize('pair', range(len(VITON_CLOTHES)))
@@ -77,7 +78,7 @@ def test_garment_with_alpha_is_laid_over_white(cp_vton, tmp_path, pair):
     import human_parsing
     import openpose
     labels = human_parsing.read_parsing(labels_path)
-    pose = vto.pose_map(openpose.read_keypoints_json(keypoints_path))
+    pose = pose_map(openpose.read_keypoints_json(keypoints_path))
     results = {name: cp_vton.infer(labels, person, pose, image).astype(int) for name, image in read.items()}
     for name in ('black', 'white'):
         difference = np.abs(results[name] - results['reference']).max()
@@ -186,18 +187,20 @@ def test_library_messages_are_logging_and_warnings_an_application_controls(synth
     gmm, tom = (os.path.join(synthetic_dir, name) for name in ('cp_vton_gmm.onnx', 'cp_vton_tom.onnx'))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        vto.CpVton(gmm, tom)
+        CpVton(gmm, tom)
     synthetic = [w for w in caught if issubclass(w.category, synthetic_models.SyntheticModelWarning)]
     assert len(synthetic) == 2 and 'cp_vton_gmm.onnx' in str(synthetic[0].message)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         warnings.filterwarnings('ignore', category=synthetic_models.SyntheticModelWarning)
-        vto.CpVton(gmm, tom)
+        CpVton(gmm, tom)
     assert not caught
     # the modules log through their own loggers; no handler is installed by importing them
-    for module in ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    modules = ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on',
+               'models.download_models')
+    for module in modules:
         importlib.import_module(module)
-    for name in ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    for name in modules:
         assert logging.getLogger(name).handlers == [], name
 
 
@@ -215,3 +218,29 @@ def test_pyproject_installs_the_flat_modules_and_the_console_commands():
         assert callable(getattr(importlib.import_module(module), function)), command
     with open(os.path.join(REPO_DIR, 'requirements.txt')) as f:
         assert project['project']['dependencies'] == [line.strip() for line in f if line.strip()]
+
+
+def test_every_name_is_used_from_the_module_that_defines_it():
+    """virtual_try_on.py is the command line, not a façade: what code takes of it (tests and tools too), it
+    defines itself."""
+    import ast
+    import io
+    import tokenize
+    with open(os.path.join(REPO_DIR, 'virtual_try_on.py')) as f:
+        tree = ast.parse(f.read())
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defined |= {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+                if isinstance(target, ast.Name)}
+    borrowed = []
+    for folder in ('', 'tests', 'tools', 'models'):
+        directory = os.path.join(REPO_DIR, folder)
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith('.py'):
+                continue
+            with open(os.path.join(directory, name)) as f:
+                tokens = [t for t in tokenize.generate_tokens(io.StringIO(f.read()).readline)
+                          if t.type in (tokenize.NAME, tokenize.OP)]
+            for module, dot, used in zip(tokens, tokens[1:], tokens[2:]):
+                if module.string in ('vto', 'virtual_try_on') and dot.string == '.' and used.string not in defined:
+                    borrowed.append('%s:%d %s' % (os.path.join(folder, name), used.start[0], used.string))
+    assert not borrowed, borrowed

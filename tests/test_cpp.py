@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import cpp_support
-import virtual_try_on as vto
+from cp_vton import KEPT_LABELS, CpVton, crop_to_ratio, grid_sample, pose_map, resize_to_model, tps_grid
+from tryon_pipeline import VirtualTryOn, default_models, keypoints_to_model, labels_to_model
 from conftest import SHARED_DATA
 
 # a spread of test pairs for the command-line comparison (all 395: tests/compare_cpp.py)
@@ -72,7 +73,7 @@ def test_tps_grid_and_grid_sample_match_python(cpp_build, tmp_path):
     theta = rng.uniform(-0.3, 0.3, (3, 50)).astype(np.float32)
     cpp_support.write_blob(tmp_path / 'theta.bin', theta)
     subprocess.run([helper, 'tps', str(tmp_path / 'theta.bin'), str(tmp_path / 'grid.bin')], check=True, timeout=60)
-    grid = vto.tps_grid(theta)
+    grid = tps_grid(theta)
     np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'grid.bin'), grid, rtol=0, atol=1e-5)
     images = rng.standard_normal((4, 3, 40, 30)).astype(np.float32)
     grids = np.concatenate([grid[:, ::5, ::5][:, :50, :37],  # a TPS warp, and points far beyond the border
@@ -81,7 +82,7 @@ def test_tps_grid_and_grid_sample_match_python(cpp_build, tmp_path):
     cpp_support.write_blob(tmp_path / 'grids.bin', grids)
     subprocess.run([helper, 'gridsample', str(tmp_path / 'images.bin'), str(tmp_path / 'grids.bin'),
                     str(tmp_path / 'sampled.bin')], check=True, timeout=60)
-    np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'sampled.bin'), vto.grid_sample(images, grids),
+    np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'sampled.bin'), grid_sample(images, grids),
                                rtol=0, atol=1e-5)
 
 
@@ -90,7 +91,7 @@ def test_agnostic_equals_python_exactly(cpp_build, tmp_path):
     readers, Pillow blur, pose map, kept regions) is bit-identical to the Python code."""
     import human_parsing
     import openpose
-    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), vto.KEPT_LABELS)})()
+    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), KEPT_LABELS)})()
     pairs = cpp_support.read_pairs(SHARED_DATA)
     for index in PAIR_INDICES:
         person, cloth = pairs[index]
@@ -98,19 +99,19 @@ def test_agnostic_equals_python_exactly(cpp_build, tmp_path):
                         os.path.splitext(person)[0], str(tmp_path / 'agnostic.bin')], check=True, timeout=60)
         person_path, _, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
         photo = cv.imread(person_path)
-        crop, box = vto.crop_to_ratio(photo)
-        expected = vto.CpVton.prepare_agnostic(
-            holder, vto.labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape),
-            vto.resize_to_model(crop),
-            vto.pose_map(vto.keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)))
+        crop, box = crop_to_ratio(photo)
+        expected = CpVton.prepare_agnostic(
+            holder, labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape),
+            resize_to_model(crop),
+            pose_map(keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)))
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'agnostic.bin'), expected)
 
 
 @pytest.fixture(scope='module')
 def python_results(synthetic_dir):
     """The Python API's 256x192 try-on of the selected pairs (network size, dataset keypoints and parsing)."""
-    try_on = vto.VirtualTryOn(vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                         os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
+    try_on = VirtualTryOn(CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                                 os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
     pairs = cpp_support.read_pairs(SHARED_DATA)
     return {pairs[i]: cpp_support.python_try_on(try_on, SHARED_DATA, *pairs[i]) for i in PAIR_INDICES}
 
@@ -206,12 +207,12 @@ def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp
     test pairs against the Python API with the shipped float16 files."""
     from command_line import run_main
     from tools import onnx_float32
-    gmm, tom = vto.default_models()
+    gmm, tom = default_models()
     converted = []
     for path in (gmm, tom):
         converted.append(str(tmp_path / os.path.basename(path)))
         assert run_main(onnx_float32.main, [path, converted[-1]]) == 0
-    try_on = vto.VirtualTryOn(vto.CpVton(gmm, tom))
+    try_on = VirtualTryOn(CpVton(gmm, tom))
     pairs = cpp_support.read_pairs(SHARED_DATA)
     worst, identical, total = 0, 0, 0
     for person, cloth in (pairs[i] for i in PAIR_INDICES):

@@ -56,8 +56,8 @@ import dnn_engines  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
 import registry  # noqa: E402
-import virtual_try_on  # noqa: E402
-from virtual_try_on import HEIGHT, WIDTH  # noqa: E402
+from cp_vton import HEIGHT, WIDTH, CpVton, pose_map, to_unit_range, tps_grid  # noqa: E402
+from gmm_rewrite import GMM_INPUTS  # noqa: E402
 
 REPEAT = int(os.environ.get('TRYON_OPENVINO_REPEAT', '10'))
 TEST_DIR = os.path.join(SHARED_DATA, 'viton', 'test')
@@ -164,10 +164,10 @@ def viton_inputs(synthetic_dir):
     cloth = cv.imread(os.path.join(TEST_DIR, 'cloth', TEST_CLOTH + '.jpg'))
     labels = human_parsing.read_parsing(os.path.join(TEST_DIR, 'image-parse', TEST_STEM + '.png'))
     keypoints = openpose.read_keypoints_json(os.path.join(TEST_DIR, 'pose', TEST_STEM + '_keypoints.json'))
-    cp_vton = virtual_try_on.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                    os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENCV, CPU)
-    agnostic = cp_vton.prepare_agnostic(labels, person, virtual_try_on.pose_map(keypoints))
-    cloth_tensor = virtual_try_on.to_unit_range(cloth)[None]
+    cp_vton = CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                     os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENCV, CPU)
+    agnostic = cp_vton.prepare_agnostic(labels, person, pose_map(keypoints))
+    cloth_tensor = to_unit_range(cloth)[None]
     warped = cp_vton.warp_cloth(cloth, agnostic)
     return {'agnostic': agnostic, 'cloth': cloth_tensor, 'warped': warped, 'person': person}
 
@@ -194,15 +194,15 @@ def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
     assert convert_gmm.main([os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), path]) == 0
 
     def feed(net):
-        net.setInput(viton_inputs['agnostic'], virtual_try_on.GMM_INPUTS[0])
-        net.setInput(viton_inputs['cloth'], virtual_try_on.GMM_INPUTS[1])
+        net.setInput(viton_inputs['agnostic'], GMM_INPUTS[0])
+        net.setInput(viton_inputs['cloth'], GMM_INPUTS[1])
     (ov,), (ref,), times = forward_both(lambda b, t: read_net(path, b, t), feed)
     theta_ov, theta_ref = ov.reshape(1, -1), ref.reshape(1, -1)
     assert theta_ov.shape == (1, 50)
     # theta offsets control points in [-1, 1]: x * (W - 1) / 2, y * (H - 1) / 2 pixels
     to_px = np.repeat([(WIDTH - 1) / 2, (HEIGHT - 1) / 2], 25)
     grid_px = np.array([(WIDTH - 1) / 2, (HEIGHT - 1) / 2])
-    grid_diff = np.abs(virtual_try_on.tps_grid(theta_ov) - virtual_try_on.tps_grid(theta_ref)) * grid_px
+    grid_diff = np.abs(tps_grid(theta_ov) - tps_grid(theta_ref)) * grid_px
     diff, = record('GMM (standard-op)', ['theta'], [theta_ov], [theta_ref], times)
     FIGURES.append(('GMM (standard-op)', 'theta, px', float((np.abs(theta_ov - theta_ref) * to_px).max()),
                     float((np.abs(theta_ref) * to_px).max()), times[0], times[1]))
@@ -214,9 +214,9 @@ def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
 
 
 def test_gmm_in_cp_vton_class(synthetic_dir, viton_inputs):
-    """The GMM as virtual_try_on.CpVton loads it (Correlation rewritten in memory), switched to OpenVINO."""
-    cp_vton = virtual_try_on.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                    os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENVINO, CPU)
+    """The GMM as cp_vton.CpVton loads it (Correlation rewritten in memory), switched to OpenVINO."""
+    cp_vton = CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                     os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENVINO, CPU)
     theta_ov = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
     cp_vton.setBackendAndTarget(OPENCV, CPU)
     theta_ref = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
@@ -233,7 +233,7 @@ def test_tom(synthetic_dir, viton_inputs):
     diff, = record('TOM', ['render+mask'], [ov], [ref], times)
     scale = max(1.0, float(np.abs(ref).max()))
     assert within(diff, 1e-3 * scale)
-    images = [virtual_try_on.CpVton.compose(out, viton_inputs['warped']).astype(int) for out in (ov, ref)]
+    images = [CpVton.compose(out, viton_inputs['warped']).astype(int) for out in (ov, ref)]
     grey = float(np.abs(images[0] - images[1]).max())
     FIGURES.append(('TOM', 'try-on, grey lvl', grey, 255.0, times[0], times[1]))
     assert within(grey, 1)
