@@ -158,8 +158,9 @@ def _make_directory(path):
         raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
 
 
-def dataset_main(args, backend_id, target_id, progress=None):
-    """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
+def dataset_main(args, models, backend_id, target_id, progress=None):
+    """--dataroot/--pairs: CP-VTON's test protocol (run_dataset) with the networks of `models` (a
+    TryOnModels). Exit status 1 when a pair was skipped.
     The progress line shows when this module's log shows info messages (not under -q), or as told."""
     if progress is None:
         progress = log.isEnabledFor(logging.INFO)
@@ -177,7 +178,7 @@ def dataset_main(args, backend_id, target_id, progress=None):
         raise UsageError('output path is not a directory: %s' % args.output)
     _make_directory(args.output)
     start = time.monotonic()
-    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend_id, target_id, False, False),
+    written, skipped, failed = run_dataset(lambda: load_tryon(models, backend_id, target_id, need_pose=False, need_parsing=False),
                                            args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
                                            progress, args.batch)
     seconds = time.monotonic() - start

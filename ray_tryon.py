@@ -25,7 +25,7 @@ import errors
 import registry
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
-from tryon_pipeline import load_tryon
+from tryon_pipeline import TryOnModels, load_tryon
 
 try:
     import ray
@@ -36,19 +36,20 @@ log = logging.getLogger(__name__)
 
 
 class TryOnActor:
-    """One Ray actor: the networks of the command line, loaded once; __call__ runs dataset mode's per-pair
-    work (dataset_mode.run_dataset) on one batch of pairs and returns its counts and the actor's peak memory."""
+    """One Ray actor: the GMM and TOM of `models` (a TryOnModels), loaded once; __call__ runs dataset mode's
+    per-pair work (dataset_mode.run_dataset) on one batch of pairs and returns its counts and the actor's
+    peak memory. job: run_dataset's keyword arguments (dataroot, out_dir, save_warped, overwrite, batch)."""
 
-    def __init__(self, options, backend_id, target_id, threads):
+    def __init__(self, models, job, backend_id, target_id, threads):
         cv.setNumThreads(threads)
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
-        self.options, self.tryon = options, load_tryon(options, backend_id, target_id, False, False)
+        self.job = job
+        self.tryon = load_tryon(models, backend_id, target_id, need_pose=False, need_parsing=False)
 
     def __call__(self, rows):
         pairs = list(zip(rows['person'], rows['cloth']))
-        written, skipped, failed = dataset_mode.run_dataset(
-            lambda: self.tryon, self.options.dataroot, pairs, self.options.output, self.options.save_warped,
-            self.options.overwrite, progress=False, batch=self.options.batch)
+        written, skipped, failed = dataset_mode.run_dataset(lambda: self.tryon, pairs=pairs, progress=False,
+                                                            **self.job)
         return {'written': np.array([written]), 'skipped': np.array([skipped]), 'failed': np.array([failed]),
                 'peak_memory': np.array([peak_memory_text()]), 'pid': np.array([os.getpid()])}
 
@@ -83,12 +84,10 @@ def build_parser():
 def run(args, backend_id, target_id):
     """The Ray Data run; returns (written, skipped, failed, actor peak memories)."""
     pairs = take_shard(dataset_mode.read_pairs(args.pairs), args.shard)
-    # what load_tryon reads of a virtual_try_on.py command line, for the actors
-    options = argparse.Namespace(dataroot=os.path.abspath(args.dataroot), output=os.path.abspath(args.output),
-                                 save_warped=args.save_warped, overwrite=args.overwrite, batch=args.batch,
-                                 synthetic=False, gmm=args.gmm, tom=args.tom, pose_model=None, pose_config=None,
-                                 parsing_model=None)
-    os.makedirs(options.output, exist_ok=True)
+    models = TryOnModels(gmm=args.gmm, tom=args.tom)
+    job = dict(dataroot=os.path.abspath(args.dataroot), out_dir=os.path.abspath(args.output),
+               save_warped=args.save_warped, overwrite=args.overwrite, batch=args.batch)
+    os.makedirs(job['out_dir'], exist_ok=True)
     # the actors import this project's modules: from its checkout (or its installed package on a cluster)
     runtime_env = {'env_vars': {'PYTHONPATH': registry.REPO_DIR}}
     if args.address:
@@ -100,7 +99,7 @@ def run(args, backend_id, target_id):
         dataset = ray.data.from_items([{'person': person, 'cloth': cloth} for person, cloth in pairs])
         counts = dataset.map_batches(TryOnActor, batch_size=args.pairs_per_task,
                                      compute=ray.data.ActorPoolStrategy(size=args.actors),
-                                     fn_constructor_args=(options, backend_id, target_id, args.cpus_per_actor),
+                                     fn_constructor_args=(models, job, backend_id, target_id, args.cpus_per_actor),
                                      num_cpus=args.cpus_per_actor).take_all()
     finally:
         ray.shutdown()

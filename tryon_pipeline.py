@@ -1,7 +1,9 @@
 """The whole try-on of one person photo: centre crop, pose, parsing, agnostic, GMM warp, TOM, and the
 full-resolution composite; PersonAnalysis keeps what one person needs for every garment."""
+import dataclasses
 import logging
 import os
+from typing import Optional
 
 import cv2 as cv
 import numpy as np
@@ -158,24 +160,40 @@ def default_models(directory=None):
     return tuple(registry.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
 
 
-def load_tryon(args, backend_id, target_id, need_pose=True, need_parsing=True):
-    """The VirtualTryOn the command line asks for (models from the arguments, --synthetic, or
-    default_models()); pose and parsing only when the caller has no keypoints / labels."""
-    if args.synthetic:
+@dataclasses.dataclass(frozen=True)
+class TryOnModels:
+    """The model files of a try-on; None: the default. gmm and tom come as a pair (default_models());
+    pose_model: OpenPose .onnx/.caffemodel (pose_config: its .prototxt) or BlazePose .tflite, default
+    OpenPose if present, else BlazePose; parsing_model: JPPNet, default the file if present, else
+    MediaPipe's models; synthetic: the seeded random GMM and TOM (built on first use), NOT a try-on."""
+    gmm: Optional[str] = None
+    tom: Optional[str] = None
+    pose_model: Optional[str] = None
+    pose_config: Optional[str] = None
+    parsing_model: Optional[str] = None
+    synthetic: bool = False
+
+
+def load_tryon(models=TryOnModels(), backend_id=cv.dnn.DNN_BACKEND_DEFAULT, target_id=cv.dnn.DNN_TARGET_CPU, *,
+               need_pose=True, need_parsing=True):
+    """The VirtualTryOn of `models` (a TryOnModels: files given, --synthetic, or default_models()); pose and
+    parsing only when the caller has no keypoints / labels (need_pose, need_parsing)."""
+    if models.synthetic:
         model_dir = _synthetic_dir()
-        synthetic_models.run_tool('synthetic.py', [model_dir, '--no-openpose'],  # a program of its own: no tools import
-                        'cannot write the synthetic models to %s' % model_dir)
+        # a program of its own: the runtime imports no tooling
+        synthetic_models.run_tool('synthetic.py', [model_dir, '--no-openpose'],
+                                  'cannot write the synthetic models to %s' % model_dir)
         # the synthetic files share the published names, not their bytes
         defaults = tuple(registry.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
     else:
-        defaults = (None, None) if args.gmm and args.tom else default_models()
+        defaults = (None, None) if models.gmm and models.tom else default_models()
     with synthetic_models.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
-        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend_id, target_id)
+        cp_vton = CpVton(models.gmm or defaults[0], models.tom or defaults[1], backend_id, target_id)
         pose = parsing = None
         if need_pose:
-            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend_id, target_id=target_id,
-                                                  config=args.pose_config)
+            pose = openpose.create_pose_estimator(models.pose_model, backend_id=backend_id, target_id=target_id,
+                                                  config=models.pose_config)
         if need_parsing:
             # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
-            parsing = human_parsing.create_parser(args.parsing_model, backend_id, target_id, pose=pose)
+            parsing = human_parsing.create_parser(models.parsing_model, backend_id, target_id, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)

@@ -31,7 +31,7 @@ from dataset_mode import (DEFAULT_BATCH, PendingTryOn, _make_directory, check_si
 from errors import RuntimeFailure, UsageError, error_line
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
-from tryon_pipeline import VirtualTryOn, load_tryon
+from tryon_pipeline import TryOnModels, VirtualTryOn, load_tryon
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def main(argv=None):
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
-        return dataset_main(args, backend_id, target_id)
+        return dataset_main(args, model_files(args), backend_id, target_id)
     if not args.input or not args.cloth:
         raise UsageError('the person photo (-i) and a garment (-c) are needed (or --dataroot with --pairs)')
     people, clothes = image_files(args.input, 'person'), image_files(args.cloth, 'cloth')
@@ -127,7 +127,8 @@ def main(argv=None):
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
-    tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
+    tryon = load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
+                       need_parsing=labels is None)
     result = tryon.infer(tryon.analyse(person, keypoints, labels), cloth, full_resolution=not args.model_size)
     image_io.write_image(output, result)
     print(output)
@@ -135,6 +136,13 @@ def main(argv=None):
         cv.imshow('Virtual try-on', result)
         cv.waitKey()
     return 0
+
+
+def model_files(args):
+    """The TryOnModels of the command line's --gmm, --tom, --pose-model, --pose-config, --parsing-model
+    and --synthetic."""
+    return TryOnModels(gmm=args.gmm, tom=args.tom, pose_model=args.pose_model, pose_config=args.pose_config,
+                       parsing_model=args.parsing_model, synthetic=args.synthetic)
 
 
 def read_evidence(args):
@@ -189,7 +197,8 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
             skipped += 1
             continue
         if tryon is None:
-            tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
+            tryon = load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
+                               need_parsing=labels is None)
         if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
             try:
                 person = image_io.read_image(person_path, 'person photo')
