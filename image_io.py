@@ -76,6 +76,14 @@ def check_output_path(path):
                          % (os.path.splitext(path)[1] or 'no extension', path))
 
 
+def make_directory(path):
+    """os.makedirs(path, exist_ok=True), a failure as a one-line UsageError."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
+
+
 def write_image(path, image):
     """Write atomically: encode to a temporary file beside `path`, then rename, so that a failure
     never leaves a half-written file under the real name."""

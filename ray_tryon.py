@@ -23,6 +23,7 @@ import dataset_mode
 import dnn_backends
 import errors
 import registry
+from batch_runner import BatchCounts
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
 from tryon_pipeline import TryOnModels, load_tryon
@@ -48,9 +49,9 @@ class TryOnActor:
 
     def __call__(self, rows):
         pairs = list(zip(rows['person'], rows['cloth']))
-        written, skipped, failed = dataset_mode.run_dataset(lambda: self.tryon, pairs=pairs, progress=False,
-                                                            **self.job)
-        return {'written': np.array([written]), 'skipped': np.array([skipped]), 'failed': np.array([failed]),
+        counts = dataset_mode.run_dataset(lambda: self.tryon, pairs=pairs, progress=False, **self.job)
+        return {'written': np.array([counts.written]), 'skipped': np.array([counts.skipped]),
+                'failed': np.array([counts.failed]),
                 'peak_memory': np.array([peak_memory_text()]), 'pid': np.array([os.getpid()])}
 
 
@@ -82,7 +83,7 @@ def build_parser():
 
 
 def run(args, backend_id, target_id):
-    """The Ray Data run; returns (written, skipped, failed, actor peak memories)."""
+    """The Ray Data run; returns the summed BatchCounts (without the time) and {actor pid: peak memory}."""
     pairs = take_shard(dataset_mode.read_pairs(args.pairs), args.shard)
     models = TryOnModels(gmm=args.gmm, tom=args.tom)
     job = dict(dataroot=os.path.abspath(args.dataroot), out_dir=os.path.abspath(args.output),
@@ -103,9 +104,10 @@ def run(args, backend_id, target_id):
                                      num_cpus=args.cpus_per_actor).take_all()
     finally:
         ray.shutdown()
-    total = {name: sum(int(row[name]) for row in counts) for name in ('written', 'skipped', 'failed')}
+    total = BatchCounts(**{name: sum(int(row[name]) for row in counts) for name in ('written', 'skipped', 'failed')})
+    total.total = total.written + total.skipped + total.failed
     memory = {int(row['pid']): str(row['peak_memory']) for row in counts}
-    return total['written'], total['skipped'], total['failed'], memory
+    return total, memory
 
 
 def main(argv=None):
@@ -121,12 +123,11 @@ def main(argv=None):
         raise errors.UsageError('dataset directory not found: %s' % args.dataroot)
     backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     start = time.monotonic()
-    written, skipped, failed, memory = run(args, backend_id, target_id)
-    seconds = time.monotonic() - start
-    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; %d actors, '
-             'peak memory per actor: %s', written + skipped + failed, written, skipped, failed, seconds,
-             written / seconds if seconds > 0 else 0.0, len(memory), ', '.join(sorted(memory.values())) or '-')
-    return 1 if failed else 0
+    counts, memory = run(args, backend_id, target_id)
+    counts.seconds = time.monotonic() - start
+    log.info('%s; %d actors, peak memory per actor: %s', counts.summary('pairs'), len(memory),
+             ', '.join(sorted(memory.values())) or '-')
+    return 1 if counts.failed else 0
 
 
 def cli():

@@ -16,7 +16,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 
 import cv2 as cv
 
@@ -25,12 +24,12 @@ import dnn_backends
 import human_parsing
 import image_io
 import openpose
+from batch_runner import ITEM_ERRORS, StopBatch, TryOnItem, run_batch
 from cp_vton import CpVton, crop_to_ratio
-from dataset_mode import (DEFAULT_BATCH, PendingTryOn, _make_directory, check_size, dataset_main,
-                          default_output_name, render_batch)
-from errors import RuntimeFailure, UsageError, error_line
-from progress import peak_memory_text
-from shards import parse_shard, take_shard
+from dataset_mode import DEFAULT_BATCH, check_size, default_output_name, read_pairs, run_dataset
+from errors import UsageError
+from progress import Progress, peak_memory_text
+from shards import parse_shard, shard_bounds, take_shard
 from tryon_pipeline import TryOnModels, VirtualTryOn, load_tryon
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,8 @@ def build_parser():
                     'garment skipped), 2 bad usage or input.')
     parser.add_argument('-i', '--input', nargs='+', help='person photo(s), or folder(s) of them: several people '
                                                        'and garments make a catalogue, every person in every garment')
-    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid over white); or folder(s) of them')
+    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid '
+                                                       'over white); or folder(s) of them')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
                                                'directory (created if missing) with several garments, a folder, '
                                                'a path ending in / or --dataroot')
@@ -111,7 +111,7 @@ def main(argv=None):
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
-        return dataset_main(args, model_files(args), backend_id, target_id)
+        return dataset_main(args, backend_id, target_id)
     if not args.input or not args.cloth:
         raise UsageError('the person photo (-i) and a garment (-c) are needed (or --dataroot with --pairs)')
     people, clothes = image_files(args.input, 'person'), image_files(args.cloth, 'cloth')
@@ -155,8 +155,9 @@ def read_evidence(args):
 def catalogue_main(args, people, clothes, backend_id, target_id):
     """Every person of -i in every garment of -c (or shard K/N of that list), results into the -o directory as
     <person>_<cloth>_tryon.png; each person analysed once (pose, parsing, agnostic), the try-ons `--batch` at a
-    time through the TOM. Finished results are skipped unless --overwrite; a bad person or garment is one
-    error line and the rest goes on (exit status 1). With one person, its photo is checked first (exit 2)."""
+    time through the TOM (batch_runner.run_batch). Finished results are skipped unless --overwrite; a bad
+    person or garment is one error line and the rest goes on (exit status 1). With one person, its photo is
+    checked first (exit 2), and its failure ends the run."""
     out_dir = args.output or '.'
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError('with several try-ons -o is a directory, and %s is a file' % out_dir)
@@ -167,63 +168,70 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
                    'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tries = take_shard([(person, cloth) for person in people for cloth in clothes], args.shard)
-    _make_directory(out_dir)
-    tryon, analysed, pending = None, (None, None), []
-    written = skipped = failed = 0
-    start = time.monotonic()
+    image_io.make_directory(out_dir)
+    items = [TryOnItem(number, names, [os.path.join(out_dir, default_output_name(*names))],
+                       'garment %s' % names[1] if len(people) == 1 else 'try-on %s + %s' % names)
+             for number, names in enumerate(tries, 1)]
+    analysed = {}  # the person analysed last, or its error: a person's try-ons are consecutive
 
-    def report(number, names, err):
-        what = ('garment %s' % names[1]) if len(people) == 1 else ('try-on %s + %s' % names)
-        log.error('%s skipped: %s', what, error_line(err))
+    def prepare(item, tryon):
+        person_path, cloth_path = item.names
+        if person_path not in analysed:
+            analysed.clear()
+            try:
+                person = image_io.read_image(person_path, 'person photo')
+                check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+                analysed[person_path] = tryon().analyse(person, keypoints, labels)
+            except ITEM_ERRORS as err:
+                if len(people) == 1:
+                    raise StopBatch(err)  # the one person of the run: its error ends it, as for a single try-on
+                analysed[person_path] = err
+        if isinstance(analysed[person_path], Exception):
+            raise analysed[person_path]
+        cloth = image_io.read_image(cloth_path, 'cloth photo')
+        check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+        item.analysis, item.cloth = analysed[person_path], cloth
 
     def write(item, grid, warped, tom_output):
         if args.model_size:
             result = CpVton.compose(tom_output, warped)
         else:
             result = VirtualTryOn.composite(item.analysis, item.cloth, grid, tom_output)
-        image_io.write_image(item.output, result)
-        print(item.output)
+        image_io.write_image(item.outputs[0], result)
+        print(item.outputs[0])
 
-    def flush():
-        nonlocal written, failed
-        if pending:
-            counts = render_batch(tryon, pending, args.batch, write, lambda item, err: report(item.number, item.names, err))
-            written, failed = written + counts[0], failed + counts[1]
-            pending.clear()
+    def load():
+        return load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
+                          need_parsing=labels is None)
 
-    for number, (person_path, cloth_path) in enumerate(tries, 1):
-        output = os.path.join(out_dir, default_output_name(person_path, cloth_path))
-        if not args.overwrite and os.path.exists(output):
-            skipped += 1
-            continue
-        if tryon is None:
-            tryon = load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
-                               need_parsing=labels is None)
-        if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
-            try:
-                person = image_io.read_image(person_path, 'person photo')
-                check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
-                analysed = (person_path, tryon.analyse(person, keypoints, labels))
-            except (UsageError, RuntimeFailure, cv.error) as err:
-                if len(people) == 1:
-                    raise  # the one person of the run: its error ends it, as for a single try-on
-                analysed = (person_path, err)
-        try:
-            if isinstance(analysed[1], Exception):
-                raise analysed[1]
-            cloth = image_io.read_image(cloth_path, 'cloth photo')
-            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
-            pending.append(PendingTryOn(number, (person_path, cloth_path), output, None, analysed[1], cloth))
-        except (UsageError, RuntimeFailure, cv.error) as err:
-            failed += 1
-            report(number, (person_path, cloth_path), err)
-        if len(pending) >= args.batch:
-            flush()
-    flush()
-    seconds = time.monotonic() - start
-    log.info('%d try-ons: %d written, %d skipped as done, %d failed; %.1f s; peak memory %s',
-             len(tries), written, skipped, failed, seconds, peak_memory_text())
-    return 1 if failed else 0
+    counts = run_batch(items, load, prepare, write, batch=args.batch, overwrite=args.overwrite,
+                       progress=Progress(len(items), 'try-ons', enabled=log.isEnabledFor(logging.INFO)))
+    log.info('%s; peak memory %s', counts.summary('try-ons'), peak_memory_text())
+    return 1 if counts.failed else 0
+
+
+def dataset_main(args, backend_id, target_id):
+    """--dataroot/--pairs: CP-VTON's test protocol (dataset_mode.run_dataset). Exit status 1 when a pair was
+    skipped. The progress line shows when this module's log shows info messages (not under -q)."""
+    if not (args.dataroot and args.pairs and args.output):
+        raise UsageError('dataset mode needs --dataroot, --pairs and -o (the output directory)')
+    if args.input or args.cloth:
+        raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
+    if not os.path.isdir(args.dataroot):
+        raise UsageError('dataset directory not found: %s' % args.dataroot)
+    listed = read_pairs(args.pairs)
+    pairs = take_shard(listed, args.shard)
+    if args.shard:
+        log.info('shard %d/%d: pairs %d-%d of %d', *args.shard, *shard_bounds(len(listed), *args.shard), len(listed))
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError('output path is not a directory: %s' % args.output)
+    image_io.make_directory(args.output)
+    models = model_files(args)
+    counts = run_dataset(lambda: load_tryon(models, backend_id, target_id, need_pose=False, need_parsing=False),
+                         args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
+                         progress=log.isEnabledFor(logging.INFO), batch=args.batch)
+    log.info('%s; peak memory %s', counts.summary('pairs'), peak_memory_text())
+    return 1 if counts.failed else 0
 
 
 def cli():
