@@ -92,16 +92,18 @@ def run_batch(items, load_tryon, prepare, write, batch=1, overwrite=False, progr
     for item in items:
         if not overwrite and item.outputs and all(os.path.exists(path) for path in item.outputs):
             counts.skipped += 1
-        else:
-            try:
-                prepare(item, tryon)
-                pending.append(item)
-            except StopBatch as stop:
-                raise stop.error
-            except ITEM_ERRORS as err:
-                report(item, err)
-            if len(pending) >= batch:
-                flush()
+            if progress is not None:
+                progress.skip(item.number)  # not in the rate: a rerun that only skips shows no absurd rate
+            continue
+        try:
+            prepare(item, tryon)
+            pending.append(item)
+        except StopBatch as stop:
+            raise stop.error
+        except ITEM_ERRORS as err:
+            report(item, err)
+        if len(pending) >= batch:
+            flush()
         if progress is not None and not pending:
             progress.update(item.number)
     flush()

@@ -11,11 +11,10 @@ import numpy as np
 
 import dnn_backends
 import dnn_engines
-import errors
 import pil_bilinear
 import registry
 import synthetic_models
-from errors import RuntimeFailure, UsageError
+from errors import RuntimeFailure, UsageError, error_line
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
 from onnx_facts import is_synthetic, onnx_summary
 
@@ -282,7 +281,7 @@ class CpVton:
             try:
                 self.tom = tom.result()
             except cv.error as err:
-                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, errors.error_line(err)))
+                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, error_line(err)))
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:

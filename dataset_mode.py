@@ -9,6 +9,7 @@ import openpose
 from batch_runner import TryOnItem, run_batch
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
 from errors import UsageError
+from garment_check import check_garment
 from progress import Progress
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
         cloth = image_io.read_image(cloth_path, 'cloth photo')
         check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
         check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+        check_garment(cloth, 'cloth photo %s' % cloth_path)
         labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
         keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
         item.analysis, item.cloth = tryon().analyse(person, keypoints, labels), cloth

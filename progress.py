@@ -14,7 +14,9 @@ class Progress:
     """total: the amount to do (None or 0: unknown); what: the unit counted ('pairs', 'steps'), or
     'bytes' for a download, which shows MiB and a percentage; label: a prefix (a file name);
     initial: done before this run (a resumed job), not counted in the rate; enabled=False: silent.
-    update(done) or the callback form progress(done, total) report; close() ends the line."""
+    update(done) or the callback form progress(done, total) report; skip(done) reports an item found done
+    before this run (counted, not in the rate); close() ends the line. A state already shown is not shown
+    again, and with nothing done in this run no rate is shown."""
 
     def __init__(self, total, what='pairs', enabled=True, stream=None, interval=0.5, interval_file=10.0,
                  initial=0, label=None):
@@ -25,6 +27,7 @@ class Progress:
         self.interval = interval if self.tty else interval_file
         self.start = time.monotonic()
         self.last = None  # nothing shown yet: the first report is shown at once
+        self.shown = None  # the count of the line last shown
         self.width = 0
         self.done = initial
 
@@ -35,7 +38,17 @@ class Progress:
             self.initial = done  # a resumed download: the bytes already there are not in the rate
         self.update(done)
 
+    def skip(self, done, count=1):
+        """`count` items, the last of which brings the count to `done`, were found done before this run (a
+        result already written): counted, but not in the rate."""
+        self.initial += count
+        self.update(done)
+
     def _text(self, done, now):
+        if self.what != 'bytes' and done <= self.initial:  # nothing done in this run: no rate to show
+            text = '%d/%s %s, %d done before this run' % (done, self.total if self.total else '?', self.what,
+                                                          self.initial)
+            return '%s: %s' % (self.label, text) if self.label else text
         rate = (done - self.initial) / max(now - self.start, 1e-9)
         left = (self.total - done) / rate if self.total and rate > 0 else None
         left_text = '?' if left is None else '%d:%02d' % divmod(round(left), 60)
@@ -51,10 +64,10 @@ class Progress:
     def update(self, done, force=False):
         self.done = done
         now = time.monotonic()
-        if not self.enabled or (not force and self.last is not None and now - self.last < self.interval
-                                and not (self.total and done >= self.total)):
+        if not self.enabled or (not force and self.last is not None and (
+                done == self.shown or (now - self.last < self.interval and not (self.total and done >= self.total)))):
             return
-        self.last = now
+        self.last, self.shown = now, done
         line = self._text(done, now)
         if self.tty:
             self.stream.write('\r' + line.ljust(self.width))
@@ -68,7 +81,7 @@ class Progress:
         if not self.enabled:
             return
         done = self.done if done is None else done
-        if not (self.last is not None and done == self.done and self.total and done >= self.total):
+        if done != self.shown:
             self.update(done, force=True)  # the last state is not on screen yet
         if self.tty:
             self.stream.write('\n')

@@ -12,10 +12,11 @@ import human_parsing
 import openpose
 import registry
 import synthetic_models
-from errors import RuntimeFailure
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
                      grid_sample, resize_to_model, sigmoid)
+from errors import RuntimeFailure
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region
+from garment_check import check_garment
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,9 @@ class VirtualTryOn:
         return PersonAnalysis(person, box, model_person, labels, keypoints, agnostic)
 
     def render(self, analysis, cloth):
-        """GMM + TOM of one garment on an analysed person: (grid, warped, tom_output), see CpVton.render."""
+        """GMM + TOM of one garment on an analysed person: (grid, warped, tom_output), see CpVton.render.
+        A garment photo in which no garment stands out from the background is a RuntimeFailure."""
+        check_garment(cloth)
         return self.cp_vton.render(analysis.agnostic, cloth)
 
     def infer(self, person, cloth, keypoints=None, labels=None, full_resolution=True):

@@ -25,9 +25,10 @@ import human_parsing
 import image_io
 import openpose
 from batch_runner import ITEM_ERRORS, StopBatch, TryOnItem, run_batch
-from cp_vton import CpVton, crop_to_ratio
+from cp_vton import GMM_FILE, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, CpVton, crop_to_ratio
 from dataset_mode import DEFAULT_BATCH, check_size, default_output_name, read_pairs, run_dataset
 from errors import UsageError
+from garment_check import check_garment
 from progress import Progress, peak_memory_text
 from shards import parse_shard, shard_bounds, take_shard
 from tryon_pipeline import TryOnModels, VirtualTryOn, load_tryon
@@ -49,6 +50,18 @@ def image_files(paths, what):
         else:
             result.append(path)
     return result
+
+
+def check_display(environ=None, platform=None):
+    """--show: a UsageError before any work when no window can open (Linux and other X11/Wayland systems with
+    neither DISPLAY nor WAYLAND_DISPLAY set), instead of Qt's abort (exit 134) after the work."""
+    environ = os.environ if environ is None else environ
+    platform = platform or sys.platform
+    if platform.startswith(('win', 'darwin', 'cygwin')):
+        return
+    if not environ.get('DISPLAY') and not environ.get('WAYLAND_DISPLAY'):
+        raise UsageError('--show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set (no window can '
+                         'open here); leave out --show and open the file written with -o')
 
 
 def build_parser():
@@ -85,9 +98,13 @@ def build_parser():
     parser.add_argument('--threads', type=command_line.count_argument('--threads'), metavar='N',
                         help='OpenCV threads (default: OpenCV\'s choice, every core); 1 for each of N shard '
                              'processes on one N-core machine (the results do not depend on it)')
-    parser.add_argument('--show', action='store_true', help='also show the result in a window')
-    parser.add_argument('--gmm', help='GMM model (default: cp_vton_gmm.onnx in the models directory)')
-    parser.add_argument('--tom', help='TOM model (default: cp_vton_tom.onnx in the models directory)')
+    parser.add_argument('--show', action='store_true', help='also show the result in a window (needs a display)')
+    parser.add_argument('--gmm', help='GMM model (default: %s, the pair trained here and shipped in models/; the '
+                                      'published %s when it and %s are both in the models directory)'
+                                      % (OWN_GMM_FILE, GMM_FILE, TOM_FILE))
+    parser.add_argument('--tom', help='TOM model (default: %s, shipped with %s; the published %s when both '
+                                      'published files are in the models directory)'
+                                      % (OWN_TOM_FILE, OWN_GMM_FILE, TOM_FILE))
     parser.add_argument('--pose-model', help='pose model: OpenPose .onnx/.caffemodel or BlazePose .tflite '
                                              '(default: OpenPose if present, else BlazePose)')
     parser.add_argument('--pose-config', help='OpenPose .prototxt, for a .caffemodel (OpenCV 4.x)')
@@ -108,6 +125,8 @@ def main(argv=None):
     if args is None:
         return status
     backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
+    if args.show:
+        check_display()
     if args.threads:
         cv.setNumThreads(args.threads)
     if args.dataroot or args.pairs:
@@ -125,6 +144,7 @@ def main(argv=None):
     output = args.output or default_output_name(people[0], clothes[0])
     image_io.check_output_path(output)
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
+    check_garment(cloth, 'cloth photo %s' % clothes[0])
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tryon = load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
@@ -190,6 +210,7 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
             raise analysed[person_path]
         cloth = image_io.read_image(cloth_path, 'cloth photo')
         check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+        check_garment(cloth, 'cloth photo %s' % cloth_path)
         item.analysis, item.cloth = analysed[person_path], cloth
 
     def write(item, grid, warped, tom_output):

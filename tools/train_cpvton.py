@@ -5,7 +5,7 @@ Tooling, not runtime: it needs PyTorch (`pip install -e .[train]`); the try-on n
 inputs are built by the runtime's own code (virtual_try_on.cloth_agnostic: Pillow-exact shape blur, PIL
 pose squares, head; to_unit_range; tps_grid's basis), so what the networks see here is what they see in use.
 
-    python3 tools/train_cpvton.py --data ../shared/data/viton --work /work/tryon-train --out models/
+    python3 tools/train_cpvton.py --data ../shared/data/viton --work ../tryon-train --out models/
 
 runs every stage in order, each resumable (a finished stage is skipped, an interrupted one resumes from
 its last checkpoint, exactly):
