@@ -20,12 +20,18 @@ import image_io
 import registry
 import tflite_onnx
 from coco_parts import COCO_PARTS, PART_INDEX
+from mediapipe_landmarks import BODY_LANDMARK_COUNT, PoseLandmark
 
 BLAZEPOSE_TFLITE = 'pose_landmark_full.tflite'
 BLAZEPOSE_DETECTOR_TFLITE = 'pose_detection.tflite'
-# MediaPipe pose landmark index for each COCO part (both name the PERSON's left/right);
+# MediaPipe pose landmark of each COCO part, in COCO order (both name the PERSON's left/right);
 # Neck (-1) is the midpoint of the shoulders.
-BLAZEPOSE_TO_COCO = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
+BLAZEPOSE_TO_COCO = tuple(int(landmark) for landmark in (
+    PoseLandmark.NOSE, -1, PoseLandmark.RIGHT_SHOULDER, PoseLandmark.RIGHT_ELBOW, PoseLandmark.RIGHT_WRIST,
+    PoseLandmark.LEFT_SHOULDER, PoseLandmark.LEFT_ELBOW, PoseLandmark.LEFT_WRIST, PoseLandmark.RIGHT_HIP,
+    PoseLandmark.RIGHT_KNEE, PoseLandmark.RIGHT_ANKLE, PoseLandmark.LEFT_HIP, PoseLandmark.LEFT_KNEE,
+    PoseLandmark.LEFT_ANKLE, PoseLandmark.RIGHT_EYE, PoseLandmark.LEFT_EYE, PoseLandmark.RIGHT_EAR,
+    PoseLandmark.LEFT_EAR))
 
 # MediaPipe's pose pipeline (mediapipe 0.10.21, modules/pose_detection and modules/pose_landmark
 # graphs and their calculator options), as data.
@@ -50,7 +56,7 @@ POSE_ROI = {                                # PoseDetectionToRoi / PoseLandmarks
 }
 POSE_LANDMARKS = {
     'input_size': LANDMARK_INPUT['width'],  # ImageToTensor: RGB in [0, 1], replicated border
-    'count': 39,                            # 33 landmarks + 6 auxiliary (33, 34: the ROI points)
+    'count': 39,                            # 33 landmarks + 6 auxiliary (ROI_CENTRE, ROI_SCALE first)
     'heatmap_kernel': 7,                    # RefineLandmarksFromHeatmap
     'heatmap_min_confidence': 0.5,
     'presence_threshold': 0.5,
@@ -129,13 +135,13 @@ class BlazePose:
         self.net = dnn_engines.load_net(cv.dnn.readNetFromTFLite, model, self.engine)
         names = list(self.net.getUnconnectedOutLayersNames())
         if not {'Identity', 'Identity_1', 'Identity_2', 'Identity_3'} <= set(names):
-            raise errors.UsageError('%s is not a BlazePose landmark model (outputs %s)' % (model, names))
+            raise errors.ModelLoadError('%s is not a BlazePose landmark model (outputs %s)' % (model, names))
         self.output_names = ['Identity', 'Identity_1', 'Identity_2', 'Identity_3']
         try:
             with open(self.detector_path, 'rb') as f:
                 detector_onnx = tflite_onnx.tflite_to_onnx(f.read())
         except OSError as err:
-            raise errors.UsageError('cannot read %s: %s' % (self.detector_path, err))
+            raise errors.ModelLoadError('cannot read %s: %s' % (self.detector_path, err))
         self.detector_bytes = np.frombuffer(detector_onnx.SerializeToString(), np.uint8)
         self.detector_engine = None
         self.anchors = ssd_anchor_centres(POSE_DETECTOR['input_size'], POSE_DETECTOR['anchor_strides'],
@@ -244,7 +250,8 @@ class BlazePose:
                     break
                 result = {'landmarks': landmarks, 'presence': presence, 'crop_mask': mask, 'to_crop': to_crop}
                 # optional second pass on the landmark-derived ROI (MediaPipe's tracking ROI)
-                centre, side, rotation = alignment_roi(landmarks[33, :2], landmarks[34, :2])
+                centre, side, rotation = alignment_roi(landmarks[PoseLandmark.ROI_CENTRE, :2],
+                                                         landmarks[PoseLandmark.ROI_SCALE, :2])
         if result.get('crop_mask') is not None:
             result['mask'] = cv.warpPerspective(result.pop('crop_mask'), result['to_crop'], (image_w, image_h),
                                                 flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP,
@@ -336,8 +343,9 @@ def blazepose_to_coco(landmarks):
     index = np.array(BLAZEPOSE_TO_COCO)
     keypoints = landmarks[np.where(index >= 0, index, 0)][:, [0, 1, 3]].copy()
     neck = PART_INDEX['Neck']
-    keypoints[neck, :2] = 0.5 * (landmarks[11, :2] + landmarks[12, :2])
-    keypoints[neck, 2] = min(landmarks[11, 3], landmarks[12, 3])
+    left, right = landmarks[PoseLandmark.LEFT_SHOULDER], landmarks[PoseLandmark.RIGHT_SHOULDER]
+    keypoints[neck, :2] = 0.5 * (left[:2] + right[:2])
+    keypoints[neck, 2] = min(left[3], right[3])
     return keypoints
 
 
@@ -346,15 +354,16 @@ def pose_calibration_features(landmarks):
     the shoulders and hips, unit the mid-shoulder to mid-hip length. Features: the frame
     coordinates (x, y) and depth z of the 33 landmarks, their visibility, and a constant 1."""
     landmarks = np.asarray(landmarks, np.float64)
-    shoulders, hips = 0.5 * (landmarks[11, :2] + landmarks[12, :2]), 0.5 * (landmarks[23, :2] + landmarks[24, :2])
+    shoulders = 0.5 * (landmarks[PoseLandmark.LEFT_SHOULDER, :2] + landmarks[PoseLandmark.RIGHT_SHOULDER, :2])
+    hips = 0.5 * (landmarks[PoseLandmark.LEFT_HIP, :2] + landmarks[PoseLandmark.RIGHT_HIP, :2])
     origin = 0.5 * (shoulders + hips)
     scale = max(float(np.hypot(*(hips - shoulders))), 1e-6)
-    body = landmarks[:33]
+    body = landmarks[:BODY_LANDMARK_COUNT]
     features = np.concatenate([((body[:, :2] - origin) / scale).ravel(), body[:, 2] / scale, body[:, 3], [1.0]])
     return features, origin, scale
 
 
-POSE_CALIBRATION_FEATURES = 33 * 4 + 1
+POSE_CALIBRATION_FEATURES = BODY_LANDMARK_COUNT * 4 + 1
 
 
 def apply_pose_calibration(landmarks, calibration):

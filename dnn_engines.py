@@ -8,7 +8,7 @@ import tempfile
 import cv2 as cv
 import numpy as np
 
-from errors import UsageError, error_line
+from errors import ModelLoadError, error_line
 
 # OpenCV 5's classic engine (None on OpenCV 4, which has no engine choice): the one that returns every
 # output of the multi-output TFLite graphs and reads every op of the older graphs
@@ -34,13 +34,13 @@ def read_net(reader, source, engine=None):
     return reader(source, engine)
 
 
-def load_net(reader, source, engine=None, failure=UsageError, message=None):
-    """read_net, with OpenCV's failure to read turned into one line: `failure` (UsageError: exit status 2,
-    RuntimeFailure: 1) with `message` (default 'OpenCV cannot load <source>') and OpenCV's last line."""
+def load_net(reader, source, engine=None, message=None):
+    """read_net, with OpenCV's failure to read turned into one line: a ModelLoadError (exit status 1) with
+    `message` (default 'OpenCV cannot load <source>') and OpenCV's last line."""
     try:
         return read_net(reader, source, engine)
     except cv.error as err:
-        raise failure('%s: %s' % (message or 'OpenCV cannot load %s' % (source,), error_line(err)))
+        raise ModelLoadError('%s: %s' % (message or 'OpenCV cannot load %s' % (source,), error_line(err)))
 
 
 def is_cpu_default(backend_id, target_id):

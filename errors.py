@@ -1,7 +1,8 @@
 """The two failures every script reports as one line ``error: ...`` on stderr, and that line.
 
 UsageError is bad usage or bad input (exit status 2), RuntimeFailure a failure of the work itself
-(exit status 1); command_line.run_main turns them into the line and the status."""
+(exit status 1), ModelLoadError the RuntimeFailure of a model that cannot be loaded; command_line.run_main
+turns them into the line and the status."""
 import cv2 as cv
 
 
@@ -11,6 +12,11 @@ class UsageError(Exception):
 
 class RuntimeFailure(Exception):
     """The input was fine but the work failed (model, backend, no person): exit status 1."""
+
+
+class ModelLoadError(RuntimeFailure):
+    """A model file is there but cannot be loaded (truncated, not the network expected, or this OpenCV cannot
+    read it): exit status 1, for every network alike. A model file that is missing is a UsageError."""
 
 
 def error_line(err, empty='unknown error'):

@@ -43,18 +43,16 @@ import label_argmax
 import mediapipe_parsing
 import registry
 import synthetic_models
+from lip_labels import LABEL_NAMES, LIP_CLASS_COUNT, Lip, mirrored
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = 'lip_jppnet_384.pb'
 # OpenCV 5.1 dropped the TensorFlow importer: JPPNet's frozen graph reads on OpenCV 4.x and 5.0 only
 TENSORFLOW_IMPORTER = hasattr(cv.dnn, 'readNetFromTensorflow')
-N_CLASSES = 20
-LABEL_NAMES = ('Background', 'Hat', 'Hair', 'Glove', 'Sunglasses', 'UpperClothes', 'Dress', 'Coat',
-               'Socks', 'Pants', 'Jumpsuits', 'Scarf', 'Skirt', 'Face', 'Left-arm', 'Right-arm',
-               'Left-leg', 'Right-leg', 'Left-shoe', 'Right-shoe')
+N_CLASSES = LIP_CLASS_COUNT
 # channel order of a mirrored image's scores seen unmirrored: left and right body parts trade places
-MIRROR_CHANNELS = np.array(list(range(14)) + [15, 14, 17, 16, 19, 18])
+MIRROR_CHANNELS = np.array([mirrored(label) for label in Lip])
 
 COLORMAP_NAME = 'human_colormap.mat'
 # LIP's human_colormap.mat holds k/256 fractions; MATLAB, which wrote the VITON/CP-VTON palette PNGs,
@@ -249,7 +247,7 @@ class JppNet:
         if not os.path.isfile(model):
             raise errors.UsageError('parsing model file not found: %s' % model)
         if not TENSORFLOW_IMPORTER:
-            raise errors.RuntimeFailure('OpenCV %s has no TensorFlow importer (removed in 5.1): the JPPNet graph %s '
+            raise errors.ModelLoadError('OpenCV %s has no TensorFlow importer (removed in 5.1): the JPPNet graph %s '
                                         'needs OpenCV 4.x or 5.0 (without a parsing model, MediaPipe\'s models parse)'
                                         % (cv.__version__, model))
         self.model_path = model
@@ -272,7 +270,7 @@ class JppNet:
                 self._engine = cv.dnn.ENGINE_CLASSIC  # an op the new engine lacks: the classic one has it
                 return cv.dnn.readNetFromTensorflow(self.model_path, '', cv.dnn.ENGINE_CLASSIC)
         except cv.error as err:
-            raise errors.RuntimeFailure('cannot load the TensorFlow parsing model %s: %s'
+            raise errors.ModelLoadError('cannot load the TensorFlow parsing model %s: %s'
                                         % (self.model_path, errors.error_line(err)))
 
     def setBackendAndTarget(self, backend_id, target_id):

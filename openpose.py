@@ -127,8 +127,8 @@ class OpenPose:
             try:
                 self.net = cv.dnn.readNetFromCaffe(config, model)
             except cv.error as err:
-                raise errors.UsageError('OpenCV cannot load %s with %s: %s'
-                                        % (model, config, (err.err or str(err)).strip()))
+                raise errors.ModelLoadError('OpenCV cannot load %s with %s: %s'
+                                            % (model, config, (err.err or str(err)).strip()))
         elif ext == '.onnx':
             synthetic = onnx_facts.file_is_synthetic(model)
             self.engine = dnn_engines.dnn_engine(backend_id, target_id)

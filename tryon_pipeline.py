@@ -12,6 +12,7 @@ import human_parsing
 import openpose
 import registry
 import synthetic_models
+from coco_parts import CocoPart
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
                      grid_sample, resize_to_model, sigmoid)
 from errors import RuntimeFailure
@@ -26,7 +27,8 @@ ANALYSIS_HEIGHT = 512  # the person crop is shrunk to at most this height for po
 def has_torso(keypoints):
     """A person needs the neck, a shoulder and a hip for the agnostic representation to make sense."""
     found = np.asarray(keypoints)[:, 2] > 0
-    return bool(found[1] and (found[2] or found[5]) and (found[8] or found[11]))
+    return bool(found[CocoPart.NECK] and (found[CocoPart.R_SHOULDER] or found[CocoPart.L_SHOULDER])
+                and (found[CocoPart.R_HIP] or found[CocoPart.L_HIP]))
 
 
 def keypoints_to_model(keypoints, box):
@@ -66,10 +68,9 @@ class PersonAnalysis:
 class VirtualTryOn:
     """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
 
-    pose: an estimator whose keypoints_and_mask(image_bgr) gives (18, 3) keypoints and its person mask, or
-    None when it has none (openpose.OpenPose, blazepose.BlazePose); parsing: a parser whose
-    infer(image_bgr, size=, keypoints=, person_mask=) gives LIP labels (human_parsing.JppNet,
-    mediapipe_parsing.MediaPipeParsing). Either may be None when the caller passes keypoints / labels.
+    pose: a model_roles.PoseEstimator (openpose.OpenPose, blazepose.BlazePose); parsing: a
+    model_roles.HumanParser (human_parsing.JppNet, mediapipe_parsing.MediaPipeParsing). Either may be None
+    when the caller passes keypoints / labels.
 
     For many garments on one person, analyse() once and pass the analysis to infer():
         analysis = tryon.analyse(person)

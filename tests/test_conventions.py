@@ -244,3 +244,41 @@ def test_every_name_is_used_from_the_module_that_defines_it():
                 if module.string in ('vto', 'virtual_try_on') and dot.string == '.' and used.string not in defined:
                     borrowed.append('%s:%d %s' % (os.path.join(folder, name), used.start[0], used.string))
     assert not borrowed, borrowed
+
+
+def test_networks_of_one_role_share_one_interface():
+    """model_roles: every pose estimator and every parser has its role's methods, with the same parameters in
+    the same order."""
+    import inspect
+    import blazepose
+    import human_parsing
+    import mediapipe_parsing
+    import model_roles
+    import openpose
+    roles = {model_roles.PoseEstimator: (openpose.OpenPose, blazepose.BlazePose),
+             model_roles.HumanParser: (human_parsing.JppNet, mediapipe_parsing.MediaPipeParsing)}
+    for role, classes in roles.items():
+        methods = [name for name in dir(role) if not name.startswith('_')]
+        assert 'setBackendAndTarget' in methods and 'infer' in methods
+        for cls in classes:
+            for name in methods:
+                expected = list(inspect.signature(getattr(role, name)).parameters)
+                assert list(inspect.signature(getattr(cls, name)).parameters) == expected, (cls, name)
+
+
+def test_a_model_that_cannot_be_loaded_is_one_error_with_exit_status_1(tmp_path):
+    import errors
+    import blazepose
+    import human_parsing
+    import openpose
+    garbage = tmp_path / 'garbage'
+    garbage.write_bytes(b'not a network at all' * 100)
+    detector = tmp_path / 'pose_detection.tflite'
+    detector.write_bytes(b'not a detector')
+    for load, suffix in ((openpose.OpenPose, '.onnx'), (blazepose.BlazePose, '.tflite'),
+                         (human_parsing.JppNet, '.pb')):
+        path = garbage.with_suffix(suffix)
+        path.write_bytes(garbage.read_bytes())
+        with pytest.raises(errors.ModelLoadError):
+            load(str(path))
+    assert issubclass(errors.ModelLoadError, errors.RuntimeFailure)   # run_main: exit status 1
