@@ -308,8 +308,9 @@ def build_parser():
                     'Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
     parser.add_argument('-i', '--input', required=True, help='person photo')
     parser.add_argument('-o', '--output', default=None,
-                        help='skeleton drawing to write (default: <input name>_pose.png here)')
-    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout')
+                        help='skeleton drawing to write (default: none)')
+    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout '
+                                                     '(default: - when no -o is given)')
     parser.add_argument('-m', '--model', default=None,
                         help='%s, %s or %s (default: OpenPose from the models directory if present, '
                              'else BlazePose)' % (OPENPOSE_ONNX, OPENPOSE_CAFFEMODEL, blazepose.BLAZEPOSE_TFLITE))
@@ -332,16 +333,17 @@ def keypoints_of_photo(args):
     if not np.any(keypoints[:, 2] > 0):
         log.warning('no body part found in %s', args.input)
 
-    output = args.output or os.path.splitext(os.path.basename(args.input))[0] + '_pose.png'
-    image_io.write_image(output, draw_skeleton(image, keypoints))
-    log.info('wrote %s', output)
-    if args.json:
+    if args.output:
+        image_io.write_image(args.output, draw_skeleton(image, keypoints))
+        log.info('wrote %s', args.output)
+    json_output = args.json or (None if args.output else '-')  # nothing is written into the current directory
+    if json_output:
         text = json.dumps(keypoints_to_json(keypoints))
-        if args.json == '-':
+        if json_output == '-':
             print(text)
         else:
-            _write_text(args.json, text + '\n')
-            log.info('wrote %s', args.json)
+            _write_text(json_output, text + '\n')
+            log.info('wrote %s', json_output)
     return 0
 
 

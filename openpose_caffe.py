@@ -9,9 +9,9 @@ Supported layer types (what OpenPose needs): Input (or `input`/`input_dim`/`inpu
 Convolution, ReLU, Pooling (MAX/AVE with Caffe's rounding) and Concat; Dropout and Split
 pass through.
 
-The module also holds the wire-format encoder for the synthetic OpenPose caffemodel
-(`build_synthetic_openpose`): seeded random weights with exactly the blob shapes the
-prototxt implies, marked by the NetParameter name `SYNTHETIC: ...`.
+The synthetic OpenPose caffemodel (seeded random weights with exactly the blob shapes the prototxt implies,
+marked by the NetParameter name `SYNTHETIC: ...`) is written by tools/synthetic_openpose.py, which encodes
+the wire format with the blob shapes this module reads.
 
     python3 openpose_caffe.py --prototxt openpose_pose_coco.prototxt \
         --caffemodel pose_iter_440000.caffemodel -o openpose_pose_coco.onnx

@@ -1,5 +1,5 @@
 """Building the C++ try-on (cpp/) and talking to its test helper, for tests/test_cpp.py and
-tests/compare_cpp.py. The helper's file formats are described at the head of cpp/test_virtual_try_on.cpp."""
+benchmarks/compare_cpp.py. The helper's file formats are described at the head of cpp/test_virtual_try_on.cpp."""
 import os
 import shutil
 import subprocess

@@ -3,7 +3,7 @@
 References: MediaPipe's own output for the VITON test photos (../shared/data/viton/test_mediapipe_pose.json,
 mediapipe 0.10.21), VITON's OpenPose keypoints and LIP parsings, and hand-computed cases. The photo
 tests use a fixed subset of the test split (every 8th photo) to keep the run short; the full-split
-figures come from tests/benchmark_blazepose.py.
+figures come from benchmarks/benchmark_blazepose.py.
 """
 import json
 import os
@@ -153,7 +153,7 @@ def test_calibrated_parts_match_openpose(blazepose_estimator, subset_landmarks, 
         shown = (coco[:, 2] >= 0.5) & fpc._inside(coco, size)
         mp_parts[i, shown] = coco[shown]
     mediapipe = fpc.compare(mp_parts, reference)['all']
-    # the whole test split gives 96.4 % within 10 px on OpenCV 5.0 (tests/benchmark_blazepose.py); a subset varies
+    # the whole test split gives 96.4 % within 10 px on OpenCV 5.0 (benchmarks/benchmark_blazepose.py); a subset varies
     assert ours['median'] <= 2.5 and ours['within10'] >= 0.95, ours
     assert ours['missed_count'] <= mediapipe['missed_count'], (ours, mediapipe)
     # infer() gives exactly these parts

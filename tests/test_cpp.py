@@ -2,7 +2,7 @@
 OpenCV's development files are present (skipped otherwise, unless TRYON_REQUIRE_CPP=1, as in CI), its
 own ctest run, then compared with independent references: Pillow for pilBilinearResize, and the Python
 implementation for the steps between the networks and for the whole try-on of VITON test pairs.
-tests/compare_cpp.py prints the same comparisons on all 395 test pairs."""
+benchmarks/compare_cpp.py prints the same comparisons on all 395 test pairs."""
 import os
 import subprocess
 
@@ -16,7 +16,7 @@ from cp_vton import KEPT_LABELS, CpVton, crop_to_ratio, grid_sample, pose_map, r
 from tryon_pipeline import VirtualTryOn, default_models, keypoints_to_model, labels_to_model
 from conftest import SHARED_DATA
 
-# a spread of test pairs for the command-line comparison (all 395: tests/compare_cpp.py)
+# a spread of test pairs for the command-line comparison (all 395: benchmarks/compare_cpp.py)
 PAIR_INDICES = (0, 131, 262, 394)
 
 

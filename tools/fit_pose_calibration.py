@@ -11,7 +11,7 @@ threshold that makes fewest misses plus false alarms plus (weighted) parts more 
 Every choice (ridge lambdas, loss scale, thresholds and the far-off weight) is made by 5-fold
 cross-validation within train, on held-out predictions: the most parts within 10 px of OpenPose's,
 missing no more than 0.9x the parts that the uncalibrated mapping (MediaPipe's visibility >= 0.5)
-misses. The test split is never fitted on (tests/benchmark_blazepose.py evaluates it).
+misses. The test split is never fitted on (benchmarks/benchmark_blazepose.py evaluates it).
 
     python3 tools/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
 """

@@ -1,7 +1,7 @@
 """Figures for BlazePose on the VITON test split: faithfulness to MediaPipe's own output, accuracy
 against VITON's OpenPose keypoints (per part, before/after calibration), and the speed of infer().
 
-    python3 tests/benchmark_blazepose.py [--before OLD_blazepose.py] [--cache /tmp/landmarks] [--speed 200]
+    python3 benchmarks/benchmark_blazepose.py [--before OLD_blazepose.py] [--cache /tmp/landmarks] [--speed 200]
 
 --before names another module with a BlazePose class (e.g. `git show main:blazepose.py > /tmp/blazepose_main.py`;
 openpose.py before the split) whose

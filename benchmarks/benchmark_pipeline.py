@@ -4,7 +4,7 @@ other processes keep every core busy; of loading CpVton (GMM + TOM) cold and war
 the synthetic models; and of the command line's wall time for one --synthetic try-on. Prints median and
 95th percentile; asserts nothing about time.
 
-    python3 tests/benchmark_pipeline.py [--repeat 300] [--load N] [--no-cli] [--markdown]
+    python3 benchmarks/benchmark_pipeline.py [--repeat 300] [--load N] [--no-cli] [--markdown]
 
 The non-network stages run from the parsing network's output (the (2, 20, 384, 384) JPPNet scores of a
 shared VITON photo, here from the synthetic parsing graph) to the 256x192 result; the networks' outputs

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The C++ try-on (cpp/) against the Python implementation and Pillow. Prints figures; asserts nothing.
 
-    python3 tests/compare_cpp.py [--build DIR] [--models DIR] [--pairs N] [--repeat R]
+    python3 benchmarks/compare_cpp.py [--build DIR] [--models DIR] [--pairs N] [--repeat R]
 
   * the try-on of every VITON test pair (../shared/data/viton/test, test_pairs.txt, with the dataset's
     image-parse and pose files and the synthetic GMM/TOM): the C++ library (tryOnPhoto, the code path of
@@ -23,9 +23,8 @@ import time
 import cv2 as cv
 import numpy as np
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(TESTS_DIR)
-sys.path[:0] = [REPO_DIR, TESTS_DIR]
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO_DIR, os.path.join(REPO_DIR, 'tests')]  # the modules, and the C++ helper's file formats
 
 import cpp_support  # noqa: E402
 from cp_vton import (KEPT_LABELS, CpVton, crop_to_ratio, grid_sample, pose_map, resize_to_model,  # noqa: E402
@@ -82,7 +81,7 @@ def time_ms(fn, repeat):
 
 
 def python_non_network(repeat):
-    """The same work and inputs as tests/benchmark_pipeline.py's non-network total."""
+    """The same work and inputs as benchmarks/benchmark_pipeline.py's non-network total."""
     person = cv.imread(os.path.join(SHARED_DATA, 'viton', 'person', '000001_0.jpg'))
     cloth = to_unit_range(cv.imread(os.path.join(SHARED_DATA, 'viton', 'cloth', '000001_1.jpg')))[None]
     labels = np.where(person.min(axis=2) < 235, 5, 0).astype(np.uint8)

@@ -2,7 +2,7 @@
 """Figures for the try-on's three uses, on the synthetic GMM/TOM/parsing and the real BlazePose; prints
 them, asserts nothing about time.
 
-    python3 tests/benchmark_tryon_modes.py [--repeat 20] [--models DIR]
+    python3 benchmarks/benchmark_tryon_modes.py [--repeat 20] [--models DIR]
 
 1. Full resolution on a 12 MP photo (a VITON test photo enlarged 12x, padded to 3000x4000): time of
    infer() at full resolution and at --model-size on one analysis, the difference; the peak memory of the
