@@ -11,10 +11,12 @@ import numpy as np
 
 import dnn_backends
 import dnn_engines
+import photo_kept
 import pil_bilinear
 import registry
 import synthetic_models
 from errors import RuntimeFailure, UsageError, error_line
+from garment_mask import cloth_mask
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
 from onnx_facts import is_synthetic, onnx_summary
 
@@ -254,7 +256,10 @@ def head_lookup(kept_labels=KEPT_LABELS):
 class CpVton:
     """GMM + TOM of CP-VTON, on the cloth-agnostic person representation.
 
-    gmm_path, tom_path: the published cp_vton_gmm.onnx / cp_vton_tom.onnx (or the synthetic stand-ins)."""
+    gmm_path, tom_path: the published cp_vton_gmm.onnx / cp_vton_tom.onnx (or the synthetic stand-ins), or our
+    own pair. The TOM's metadata names its person representation (photo_kept.REPRESENTATION_KEY): CP-VTON's
+    (25 -> 4 channels, the published pair's, also when the key is absent) or photo-kept (30 -> 5, ours:
+    photo_kept.py). prepare_person() builds what the TOM takes; compose() composes its output."""
 
     def __init__(self, gmm_path, tom_path, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
                  kept_labels=KEPT_LABELS):
@@ -267,9 +272,14 @@ class CpVton:
     def _load(self, engine):
         check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported before the TOM is read
         tom_inputs, tom_metadata = onnx_summary(self.tom_path, 'TOM')
-        if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([25], [0]):
-            raise RuntimeFailure('TOM model %s has inputs %s; expected one input of 25 channels'
-                                 % (self.tom_path, tom_inputs))
+        self.representation = tom_metadata.get(photo_kept.REPRESENTATION_KEY, photo_kept.CP_VTON)
+        channels = {photo_kept.CP_VTON: 25, photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
+        if channels is None:
+            raise RuntimeFailure('TOM model %s uses the person representation %r; this version knows %s and %s'
+                                 % (self.tom_path, self.representation, photo_kept.CP_VTON, photo_kept.PHOTO_KEPT))
+        if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([channels], [0]):
+            raise RuntimeFailure('TOM model %s has inputs %s; expected one input of %d channels'
+                                 % (self.tom_path, tom_inputs, channels))
         self.tom_input = next(iter(tom_inputs))
         # a published-format TOM may fix its batch at 1; ours leaves it free (render_many batches it)
         self.tom_batch_free = list(tom_inputs.values())[0][:1] != [1]
@@ -302,8 +312,17 @@ class CpVton:
         """cloth_agnostic with this model's kept labels: (1, 22, 256, 192) float32."""
         return cloth_agnostic(labels, person, pose, self.head_lut)
 
+    def prepare_person(self, labels, person, keypoints):
+        """What the TOM takes of a person: CP-VTON's agnostic (1, 22, 256, 192), or for a photo-kept TOM the
+        person tensor (1, 26, 256, 192) of photo_kept.person_tensor. keypoints (18, 3) in the model frame.
+        The GMM reads the first 22 channels of either."""
+        agnostic = self.prepare_agnostic(labels, person, keypoints)
+        if self.representation != photo_kept.PHOTO_KEPT:
+            return agnostic
+        return photo_kept.person_tensor(agnostic, to_unit_range(person), photo_kept.hole(labels, keypoints))
+
     def predict_theta(self, cloth_tensor, agnostic):
-        self.gmm.setInput(agnostic, GMM_INPUTS[0])
+        self.gmm.setInput(np.ascontiguousarray(agnostic[:, :22]), GMM_INPUTS[0])
         self.gmm.setInput(cloth_tensor, GMM_INPUTS[1])
         theta = self.gmm.forward().reshape(1, -1)
         return np.tanh(theta) if self.gmm_tanh_pending else theta
@@ -320,13 +339,24 @@ class CpVton:
         return self.compose(self.tom.forward(), warped)
 
     @staticmethod
-    def compose(tom_output, warped):
-        """rendered = tanh, mask = sigmoid; result = warped * mask + rendered * (1 - mask), as BGR uint8."""
-        return to_image(blend(warped[0], tanh(tom_output[0, :3]), sigmoid(tom_output[0, 3])))
+    def compose(tom_output, warped, person=None, labels=None, person_input=None):
+        """rendered = tanh, mask = sigmoid; result = warped * mask + rendered * (1 - mask), as BGR uint8.
+        A photo-kept TOM's output (5 channels) needs the person (BGR 256x192), its labels and the person
+        tensor (its hole): the result takes the try-on only where photo_kept.paint_mask says, the photo
+        elsewhere."""
+        result = to_image(blend(warped[0], tanh(tom_output[0, :3]), sigmoid(tom_output[0, 3])))
+        if tom_output.shape[1] == 4:
+            return result
+        if person is None or labels is None or person_input is None:
+            raise UsageError('a photo-kept TOM result needs the person, its labels and its person tensor')
+        paint = photo_kept.paint_mask(labels, person_input[0, 25] > 0.5, sigmoid(tom_output[0, 4]))
+        return np.where(paint[..., None], result, person)
 
-    def infer(self, labels, person, pose, cloth):
-        agnostic = self.prepare_agnostic(labels, person, pose)
-        return self.try_on(agnostic, self.warp_cloth(cloth, agnostic))
+    def infer(self, labels, person, keypoints, cloth):
+        """The 256x192 try-on of a 256x192 person (BGR), its labels and keypoints (18, 3), with cloth BGR."""
+        person_input = self.prepare_person(labels, person, keypoints)
+        _, warped, tom_output = self.render(person_input, cloth)
+        return self.compose(tom_output, warped, person, labels, person_input)
 
     def render(self, agnostic, cloth):
         """GMM and TOM for one garment, keeping what full-resolution compositing needs. cloth BGR uint8 of any
@@ -345,8 +375,16 @@ class CpVton:
             raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
         cloth_tensors = [to_unit_range(resize_to_model(cloth))[None] for cloth in clothes]
         grids = [tps_grid(self.predict_theta(tensor, agnostic)) for tensor, agnostic in zip(cloth_tensors, agnostics)]
-        warped = [grid_sample(tensor, grid) for tensor, grid in zip(cloth_tensors, grids)]
-        inputs = np.concatenate([np.concatenate([agnostic, cloth], axis=1) for agnostic, cloth in zip(agnostics, warped)])
+        if self.representation == photo_kept.PHOTO_KEPT:
+            # the cloth and its mask warped together (grid_sample gathers 4 channels at once)
+            masks = [cloth_mask(resize_to_model(cloth)).astype(np.float32)[None, None] for cloth in clothes]
+            warped4 = [grid_sample(np.concatenate([tensor, mask], axis=1), grid)
+                       for tensor, mask, grid in zip(cloth_tensors, masks, grids)]
+            warped = [w[:, :3] for w in warped4]
+            inputs = np.concatenate([np.concatenate([agnostic, w], axis=1) for agnostic, w in zip(agnostics, warped4)])
+        else:
+            warped = [grid_sample(tensor, grid) for tensor, grid in zip(cloth_tensors, grids)]
+            inputs = np.concatenate([np.concatenate([agnostic, cloth], axis=1) for agnostic, cloth in zip(agnostics, warped)])
         step = max(1, int(batch)) if self.tom_batch_free else 1
         outputs = []
         for start in range(0, len(inputs), step):

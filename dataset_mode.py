@@ -90,7 +90,8 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
     def write(item, grid, warped, tom_output):
         if save_warped:
             image_io.write_image(item.outputs[1], to_image(warped[0]))
-        image_io.write_image(item.outputs[0], CpVton.compose(tom_output, warped))
+        image_io.write_image(item.outputs[0], CpVton.compose(tom_output, warped, item.analysis.person,
+                                                             item.analysis.labels, item.analysis.agnostic))
 
     return run_batch(items, make_tryon, prepare, write, batch=batch, overwrite=overwrite,
                      progress=Progress(len(items), 'pairs') if progress else None)

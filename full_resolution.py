@@ -5,6 +5,8 @@ import cv2 as cv
 import numpy as np
 
 from cp_vton import HEIGHT, WIDTH, sigmoid, tanh, to_image
+from garment_mask import cloth_mask  # noqa: F401 (its home before garment_mask.py)
+import photo_kept
 
 # full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms) and
 # the head classes it never touches (hat, hair, sunglasses, face)
@@ -13,18 +15,6 @@ HEAD_LABELS = (1, 2, 4, 13)
 FACE_LABEL = 13
 BODY_MARGIN = 4  # model pixels the new garment may reach beyond the parsed person
 FEATHER = 3  # soft edge of the pasted region, in photo pixels
-
-
-def cloth_mask(cloth, tolerance=16):
-    """(H, W) uint8 {0, 1} foreground of a garment photographed on a plain background: the pixels that differ
-    from the border's median colour by more than `tolerance` in a channel, with enclosed holes (a white
-    print on the garment) filled, since only background reachable from the border is background."""
-    border = np.concatenate([cloth[0], cloth[-1], cloth[:, 0], cloth[:, -1]])
-    background = np.median(border, axis=0).astype(np.int16)
-    differs = np.abs(cloth.astype(np.int16) - background).max(axis=2) > tolerance
-    outside = cv.copyMakeBorder((~differs).astype(np.uint8), 1, 1, 1, 1, cv.BORDER_CONSTANT, value=1)
-    cv.floodFill(outside, None, (0, 0), 2)
-    return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
 
 
 def neck_row(labels, keypoints=None):
@@ -49,6 +39,19 @@ def edit_region(labels, warped_mask, composition_mask, keypoints=None):
     margin = cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * BODY_MARGIN + 1, 2 * BODY_MARGIN + 1))
     region &= cv.dilate((labels > 0).astype(np.uint8), margin) > 0
     region[:neck_row(labels, keypoints)] = False
+    return region
+
+
+def kept_edit_region(labels, hole, coverage, keypoints=None):
+    """(256, 192) bool: where a photo-kept TOM's try-on replaces the photo at full resolution:
+    photo_kept.paint_mask (the old garment, and the new garment's coverage, inside the hole), the old garment
+    one model pixel wider (a 256x192 parsing's edge falls a few photo pixels inside the garment's: without it a
+    rim of the old garment survives), never the head or above the chin."""
+    old = np.isin(labels, photo_kept.GARMENT_LABELS).astype(np.uint8)
+    old = (cv.dilate(old, np.ones((3, 3), np.uint8)) > 0) & hole
+    region = old | photo_kept.paint_mask(labels, hole, coverage)
+    region &= ~np.isin(labels, photo_kept.HEAD_LABELS)
+    region[:photo_kept.chin_row(labels, keypoints)] = False
     return region
 
 

@@ -4,9 +4,9 @@ instead of a torso painted in that flat colour."""
 import cv2 as cv
 import numpy as np
 
-from cp_vton import resize_to_model
 from errors import RuntimeFailure
-from full_resolution import cloth_mask
+from cp_vton import resize_to_model
+from garment_mask import cloth_mask
 
 # the least share of the garment photo that must stand out from the border's colour: the shared VITON and
 # real-world garments have 1.6 % (a white top on white) to 81 %, a flat colour with noise of standard

@@ -8,15 +8,17 @@ from typing import Optional
 import cv2 as cv
 import numpy as np
 
+import framing
 import human_parsing
 import openpose
+import photo_kept
 import registry
 import synthetic_models
-from coco_parts import CocoPart
+from coco_parts import PART_INDEX
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
                      grid_sample, resize_to_model, sigmoid)
 from errors import RuntimeFailure
-from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region
+from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region, kept_edit_region
 from garment_check import check_garment
 
 log = logging.getLogger(__name__)
@@ -25,10 +27,18 @@ ANALYSIS_HEIGHT = 512  # the person crop is shrunk to at most this height for po
 
 
 def has_torso(keypoints):
-    """A person needs the neck, a shoulder and a hip for the agnostic representation to make sense."""
+    """A person needs the neck and a shoulder for the try-on to know where the garment goes; the hips may be
+    out of frame (a waist-up or chest-up photo)."""
     found = np.asarray(keypoints)[:, 2] > 0
-    return bool(found[CocoPart.NECK] and (found[CocoPart.R_SHOULDER] or found[CocoPart.L_SHOULDER])
-                and (found[CocoPart.R_HIP] or found[CocoPart.L_HIP]))
+    return bool(found[PART_INDEX['Neck']] and (found[PART_INDEX['RShoulder']] or found[PART_INDEX['LShoulder']]))
+
+
+def _analysis_image(crop):
+    """The crop at a bounded size for the pose and parsing networks: a 40 MP photo costs no more than a small one."""
+    if crop.shape[0] <= ANALYSIS_HEIGHT:
+        return crop
+    return cv.resize(crop, (max(1, round(crop.shape[1] * ANALYSIS_HEIGHT / crop.shape[0])), ANALYSIS_HEIGHT),
+                     interpolation=cv.INTER_AREA)
 
 
 def keypoints_to_model(keypoints, box):
@@ -94,19 +104,27 @@ class VirtualTryOn:
         """person BGR uint8 of any size; keypoints (18, 3) and labels (H, W) of the whole person photo,
         estimated when None. Returns the PersonAnalysis: pose, parsing and agnostic, once per person."""
         crop, box = crop_to_ratio(person)
-        # the analysis networks see the crop at a bounded size: a 40 MP photo costs no more than a small one
-        analysis = crop
-        if crop.shape[0] > ANALYSIS_HEIGHT:
-            analysis = cv.resize(crop, (max(1, round(crop.shape[1] * ANALYSIS_HEIGHT / crop.shape[0])),
-                                        ANALYSIS_HEIGHT), interpolation=cv.INTER_AREA)
+        analysis = _analysis_image(crop)
         photo_keypoints = person_mask = None
         if keypoints is None:
             photo_keypoints, person_mask = self.pose.keypoints_and_mask(analysis)
+            if labels is None:
+                # VITON's framing around the person (framing.py) where the centre crop frames them otherwise:
+                # a full-length photo, a small person, a waist-up crop; the pose and parsing run again there
+                scale = box[2] / analysis.shape[1]
+                in_photo = np.array(photo_keypoints, np.float64).reshape(-1, 3)
+                in_photo[:, :2] = in_photo[:, :2] * scale + (box[0], box[1])
+                framed = framing.person_box(in_photo, (WIDTH, HEIGHT))
+                if framed is not None and framing.differs(framed, box):
+                    box = framing.integer_box(framed)
+                    crop = framing.crop_padded(person, box)
+                    analysis = _analysis_image(crop)
+                    photo_keypoints, person_mask = self.pose.keypoints_and_mask(analysis)
             keypoints = keypoints_to_model(photo_keypoints, (0, 0, analysis.shape[1], analysis.shape[0]))
         else:
             keypoints = keypoints_to_model(keypoints, box)
         if not has_torso(keypoints):
-            raise RuntimeFailure('no person found: pose found no torso (neck, shoulder and hip) in the photo')
+            raise RuntimeFailure('no person found: pose found no neck and shoulders in the photo')
         if labels is None:
             # the pose's keypoints go with its mask only: a parser given keypoints alone would pair them
             # with a mask of its own pose network
@@ -115,7 +133,7 @@ class VirtualTryOn:
         else:
             labels = labels_to_model(labels, box, person.shape)
         model_person = resize_to_model(crop)
-        agnostic = self.cp_vton.prepare_agnostic(labels, model_person, keypoints)
+        agnostic = self.cp_vton.prepare_person(labels, model_person, keypoints)
         return PersonAnalysis(person, box, model_person, labels, keypoints, agnostic)
 
     def render(self, analysis, cloth):
@@ -131,17 +149,21 @@ class VirtualTryOn:
         analysis = person if isinstance(person, PersonAnalysis) else self.analyse(person, keypoints, labels)
         grid, warped, tom_output = self.render(analysis, cloth)
         if not full_resolution:
-            return CpVton.compose(tom_output, warped)
+            return CpVton.compose(tom_output, warped, analysis.person, analysis.labels, analysis.agnostic)
         return self.composite(analysis, cloth, grid, tom_output)
 
     @staticmethod
     def composite(analysis, cloth, grid, tom_output, feather=FEATHER):
         """The full-resolution result from one garment's GMM grid and TOM output (compose_full_resolution)."""
+        if tom_output.shape[1] == 5:  # a photo-kept TOM: its hole and the new garment's coverage
+            region = kept_edit_region(analysis.labels, analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 4]),
+                                      analysis.keypoints)
+            return compose_in_box(analysis, cloth, grid, tom_output, region, feather)
         mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
         warped_mask = grid_sample(mask[None, None], grid)[0, 0]
         composition = sigmoid(tom_output[0, 3])
         region = edit_region(analysis.labels, warped_mask, composition, analysis.keypoints)
-        return compose_full_resolution(analysis.photo, analysis.box, cloth, grid, tom_output, region, feather)
+        return compose_in_box(analysis, cloth, grid, tom_output, region, feather, clip_chin=False)
 
 
 def _synthetic_dir():
@@ -201,3 +223,19 @@ def load_tryon(models=TryOnModels(), backend_id=cv.dnn.DNN_BACKEND_DEFAULT, targ
             # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
             parsing = human_parsing.create_parser(models.parsing_model, backend_id, target_id, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)
+
+
+def compose_in_box(analysis, cloth, grid, tom_output, region, feather=FEATHER, clip_chin=True):
+    """compose_full_resolution where the person's box may reach outside the photo (framing.py): the photo is
+    padded to hold it and cropped back; no pixel above the chin changes, soft edge included."""
+    photo, (x, y, w, h) = analysis.photo, analysis.box
+    height, width = photo.shape[:2]
+    top, bottom, left, right = max(-y, 0), max(y + h - height, 0), max(-x, 0), max(x + w - width, 0)
+    if top or bottom or left or right:
+        photo = cv.copyMakeBorder(photo, top, bottom, left, right, cv.BORDER_REPLICATE)
+    result = compose_full_resolution(photo, (x + left, y + top, w, h), cloth, grid, tom_output, region, feather)
+    result = result[top:top + height, left:left + width]
+    chin = y + int(np.floor(photo_kept.chin_row(analysis.labels, analysis.keypoints) * h / HEIGHT))
+    if clip_chin and chin > 0:
+        result[:chin] = analysis.photo[:chin]
+    return result

@@ -215,7 +215,8 @@ def catalogue_main(args, people, clothes, backend_id, target_id):
 
     def write(item, grid, warped, tom_output):
         if args.model_size:
-            result = CpVton.compose(tom_output, warped)
+            result = CpVton.compose(tom_output, warped, item.analysis.person, item.analysis.labels,
+                                    item.analysis.agnostic)
         else:
             result = VirtualTryOn.composite(item.analysis, item.cloth, grid, tom_output)
         image_io.write_image(item.outputs[0], result)

@@ -8,6 +8,8 @@
 //   test_virtual_try_on pairs GMM TOM DATAROOT PAIRS OUTDIR [FIRST COUNT]   try-on of dataset pairs
 //   test_virtual_try_on bench PERSON CLOTH [REPEAT]
 //   test_virtual_try_on agnostic DATAROOT STEM OUT    the agnostic blob tryOnPhoto gives the GMM
+//   test_virtual_try_on photokept DATAROOT STEM CLOTH OUTDIR   the photo-kept hole.bin, person.bin (the
+//                                             person tensor) and clothmask.bin of a dataset photo and cloth
 //   test_virtual_try_on compose TOM_OUTPUT WARPED OUT.png   time of the non-network part of a try-on
 //
 // Case file: int32 count, then per case int32 height, width, channels, out_width, out_height and the
@@ -109,6 +111,30 @@ cv::Mat agnosticOfPhoto(const std::string& root, const std::string& stem) {
     const cv::Mat crop = vton::cropToRatio(person, &box);
     return vton::prepareAgnostic(vton::labelsToModel(labels, box, person.size()), vton::resizeToModel(crop),
                                  vton::poseMap(vton::keypointsToModel(keypoints, box)));
+}
+
+// The photo-kept pieces of a dataset photo and cloth, as tryOnPhoto computes them for a photo-kept TOM:
+// the hole and the person tensor of the photo, the mask of the cloth at the model's size
+int photoKeptOfPhoto(const std::string& root, const std::string& stem, const std::string& clothName,
+                     const std::string& outDir) {
+    const cv::Mat person = vton::readImage(root + "/image/" + stem + ".jpg", "person photo");
+    const cv::Mat keypoints = vton::readKeypointsJson(root + "/pose/" + stem + "_keypoints.json");
+    const cv::Mat labels = vton::readParsing(root + "/image-parse/" + stem + ".png");
+    const cv::Mat cloth = vton::readImage(root + "/cloth/" + clothName, "cloth photo");
+    cv::Rect box;
+    const cv::Mat crop = vton::cropToRatio(person, &box);
+    const cv::Mat modelLabels = vton::labelsToModel(labels, box, person.size());
+    const cv::Mat modelKeypoints = vton::keypointsToModel(keypoints, box);
+    const cv::Mat modelPerson = vton::resizeToModel(crop);
+    const cv::Mat hole = vton::photo_kept::hole(modelLabels, modelKeypoints);
+    const cv::Mat agnostic = vton::prepareAgnostic(modelLabels, modelPerson, vton::poseMap(modelKeypoints));
+    cv::Mat holeBlob, maskBlob;
+    hole.convertTo(holeBlob, CV_32F);
+    vton::clothMask(vton::resizeToModel(cloth)).convertTo(maskBlob, CV_32F);
+    writeBlob(outDir + "/hole.bin", holeBlob);
+    writeBlob(outDir + "/person.bin", vton::photo_kept::personTensor(agnostic, modelPerson, hole));
+    writeBlob(outDir + "/clothmask.bin", maskBlob);
+    return 0;
 }
 
 // ---------------------------------------------------------------------------- benchmark
@@ -471,6 +497,25 @@ void testBadModels() {
     std::remove(junk.c_str());
 }
 
+void testClothMask() {
+    // a garment with a white print on a white background: the print, enclosed, is garment
+    cv::Mat cloth(40, 30, CV_8UC3, cv::Scalar(255, 255, 255));
+    cloth(cv::Rect(5, 5, 20, 30)).setTo(cv::Scalar(0, 0, 200));
+    cloth(cv::Rect(10, 10, 5, 5)).setTo(cv::Scalar(255, 255, 255));
+    cv::Mat expected = cv::Mat::zeros(cloth.size(), CV_8U);
+    expected(cv::Rect(5, 5, 20, 30)).setTo(1);
+    CHECK(cv::norm(vton::clothMask(cloth), expected, cv::NORM_INF) == 0);
+    // an even border count: the median is the mean of the two middle values, truncated (100.5 -> 100), so
+    // 117 differs by more than the tolerance of 16 and 116 does not
+    cv::Mat grey(10, 10, CV_8UC3, cv::Scalar::all(100));
+    grey(cv::Rect(0, 0, 10, 5)).setTo(cv::Scalar::all(101));  // 20 of the 40 border values (corners twice)
+    grey.at<cv::Vec3b>(6, 4) = cv::Vec3b(100, 117, 100);
+    grey.at<cv::Vec3b>(6, 6) = cv::Vec3b(100, 116, 100);
+    const cv::Mat mask = vton::clothMask(grey);
+    CHECK(mask.at<uchar>(6, 4) == 1 && mask.at<uchar>(6, 6) == 0 && cv::countNonZero(mask) == 1);
+    CHECK(throws<std::invalid_argument>([] { vton::clothMask(cv::Mat(4, 4, CV_8U)); }));
+}
+
 void testWriteImage() {
     const std::string path = writeText("out.png", "old");
     vton::writeImage(path, cv::Mat(4, 3, CV_8UC3, cv::Scalar(1, 2, 3)));
@@ -489,6 +534,7 @@ int unitTests() {
     testKeypointsJson();
     testParsingReader();
     testBadModels();
+    testClothMask();
     testWriteImage();
     std::cout << (failures ? "FAILED: " : "passed, ") << failures << " failed checks" << std::endl;
     return failures ? 1 : 0;
@@ -517,6 +563,7 @@ int main(int argc, char** argv) {
             writeBlob(argv[4], agnosticOfPhoto(argv[2], argv[3]));
             return 0;
         }
+        if (command == "photokept" && argc == 6) return photoKeptOfPhoto(argv[2], argv[3], argv[4], argv[5]);
         if (command == "compose" && argc == 5) {
             vton::writeImage(argv[4], vton::CpVton::compose(readBlob(argv[2]), readBlob(argv[3])));
             return 0;

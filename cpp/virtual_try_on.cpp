@@ -34,7 +34,8 @@ const char* const kUsage =
     "  --labels         LIP parsing of the person photo (grey label, palette or colour PNG)\n"
     "  --gmm, --tom     CP-VTON models (default: cp_vton_gmm.onnx, cp_vton_tom.onnx in $OPENCV_TRYON_MODELS\n"
     "                   or ./models); the GMM may hold the published custom Correlation node (CPU) or be\n"
-    "                   the standard-op file of tools/convert_gmm.py (any backend)\n"
+    "                   the standard-op file of tools/convert_gmm.py (any backend); the TOM's metadata names\n"
+    "                   its person representation (cp-vton: 25 channels, also without the key; photo-kept: 30)\n"
     "  --backend, --target  dnn backend and target (default: default, cpu)\n"
     "  --show           also show the result in a window\n";
 

@@ -5,7 +5,8 @@
 // computed as the Python module computes it (bit for bit up to the agnostic; the TPS grid, the
 // sampling and the composition within 1e-5 of it), so that both give the same 256x192 try-on. The published GMM's custom `Correlation` node is served by a C++ layer
 // registered with cv::dnn's LayerFactory (CPU); the standard-op GMM written by
-// tools/convert_gmm.py needs no layer at all (any backend).
+// tools/convert_gmm.py needs no layer at all (any backend). The TOM's person representation comes from
+// its ONNX metadata, as in cp_vton.py: CP-VTON's agnostic, or photo-kept (vton::photo_kept, photo_kept.py).
 //
 //     #include "virtual_try_on.hpp"
 //     vton::CpVton model("cp_vton_gmm.onnx", "cp_vton_tom.onnx");
@@ -601,15 +602,19 @@ inline void registerCorrelationLayer() {
 // ---------------------------------------------------------------------------- ONNX file facts
 namespace detail {
 // A few facts read from an ONNX file's protobuf wire format (no protobuf library needed): its graph
-// inputs that are not initializers and whether its metadata marks it synthetic.
+// inputs that are not initializers with their dims (0 where symbolic or unknown, as onnx_facts.py), its
+// metadata, and whether that metadata marks it synthetic.
 struct OnnxFacts {
     std::vector<std::string> inputs;
+    std::vector<std::vector<int64_t>> inputDims;  // one per entry of inputs
+    std::map<std::string, std::string> metadata;
     bool synthetic = false, hasGraph = false;
 };
 
 struct WireReader {
     const uchar *p, *end;
     bool ok = true;
+    uint64_t value = 0;  // the last varint field's value
     uint64_t varint() {
         uint64_t v = 0;
         for (int shift = 0; shift < 64; shift += 7) {
@@ -629,7 +634,7 @@ struct WireReader {
         data = nullptr;
         size = 0;
         switch (key & 7) {
-            case 0: varint(); break;
+            case 0: value = varint(); break;
             case 1: if (end - p < 8) ok = false; else p += 8; break;
             case 5: if (end - p < 4) ok = false; else p += 4; break;
             case 2: {
@@ -656,6 +661,42 @@ inline std::string stringField(const uchar* data, size_t size, int wanted) {
     return std::string();
 }
 
+// The dims of an onnx ValueInfoProto (type.tensor_type.shape.dim[].dim_value), 0 where a dim is symbolic
+inline std::vector<int64_t> valueInfoDims(const uchar* data, size_t size) {
+    std::vector<int64_t> dims;
+    WireReader info{data, data + size};
+    int field;
+    const uchar* d;
+    size_t n;
+    while (info.next(field, d, n)) {
+        if (field != 2 || !d) continue;  // TypeProto
+        WireReader type{d, d + n};
+        while (type.next(field, d, n)) {
+            if (field != 1 || !d) continue;  // tensor_type
+            WireReader tensor{d, d + n};
+            while (tensor.next(field, d, n)) {
+                if (field != 2 || !d) continue;  // shape
+                WireReader shape{d, d + n};
+                while (shape.next(field, d, n)) {
+                    if (field != 1 || !d) continue;  // dim
+                    WireReader dim{d, d + n};
+                    int64_t v = 0;
+                    int f;
+                    const uchar* dd;
+                    size_t nn;
+                    while (dim.next(f, dd, nn))
+                        if (f == 1 && !dd) {  // dim_value
+                            v = int64_t(dim.value);
+                            break;
+                        }
+                    dims.push_back(v);
+                }
+            }
+        }
+    }
+    return dims;
+}
+
 inline bool readOnnxFacts(const std::vector<uchar>& bytes, OnnxFacts& facts) {
     WireReader model{bytes.data(), bytes.data() + bytes.size()};
     int field;
@@ -665,22 +706,31 @@ inline bool readOnnxFacts(const std::vector<uchar>& bytes, OnnxFacts& facts) {
         if (field == 7 && data) {  // ModelProto.graph
             facts.hasGraph = true;
             std::vector<std::string> inputs;
+            std::vector<std::vector<int64_t>> dims;
             std::set<std::string> initializers;
             WireReader graph{data, data + size};
             int gf;
             const uchar* gd;
             size_t gs;
             while (graph.next(gf, gd, gs)) {
-                if (gf == 11 && gd) inputs.push_back(stringField(gd, gs, 1));           // GraphProto.input
+                if (gf == 11 && gd) {  // GraphProto.input
+                    inputs.push_back(stringField(gd, gs, 1));
+                    dims.push_back(valueInfoDims(gd, gs));
+                }
                 else if (gf == 5 && gd) initializers.insert(stringField(gd, gs, 8));  // .initializer name
             }
             if (!graph.ok) return false;
-            for (const std::string& name : inputs)
-                if (!initializers.count(name)) facts.inputs.push_back(name);
+            for (size_t i = 0; i < inputs.size(); i++)
+                if (!initializers.count(inputs[i])) {
+                    facts.inputs.push_back(inputs[i]);
+                    facts.inputDims.push_back(dims[i]);
+                }
         } else if (field == 14 && data) {  // ModelProto.metadata_props
+            const std::string key = stringField(data, size, 1);
             std::string value = stringField(data, size, 2);
+            facts.metadata[key] = value;  // the last entry of a key wins, as in onnx_facts.py
             std::transform(value.begin(), value.end(), value.begin(), ::tolower);
-            if (stringField(data, size, 1) == "synthetic" && value == "true") facts.synthetic = true;
+            if (key == "synthetic" && value == "true") facts.synthetic = true;
         }
     }
     return model.ok && model.p == model.end;
@@ -755,14 +805,261 @@ inline cv::Mat prepareAgnostic(const cv::Mat& labels, const cv::Mat& person, con
     return agnostic;
 }
 
+// ---------------------------------------------------------------------------- photo-kept representation
+// The person representation of our own TOM (photo_kept.py). CP-VTON's TOM sees only the head and the lower
+// body and repaints the whole upper body, so bare arms, hands and background come back as a blur; ours sees
+// the photo except a hole over whatever a new upper garment might cover (the old garment and the arms
+// dilated, the torso and arm capsules along the pose), with the hands kept, and also outputs the new
+// garment's coverage: the result changes only where the old garment was or the new one lies (paintMask).
+// The TOM's ONNX metadata key kRepresentationKey names its representation; a TOM without it is CP-VTON's
+// (25 -> 4 channels); a photo-kept TOM takes 30 (personTensor's 26, the warped cloth and the warped cloth's
+// mask) and gives 5 (rendered before tanh, composition mask and coverage before sigmoid).
+const char* const kRepresentationKey = "person_representation";
+const char* const kCpVtonRepresentation = "cp-vton";
+const char* const kPhotoKeptRepresentation = "photo-kept";
+
+namespace photo_kept {
+constexpr int kPersonChannels = 26;                // agnostic (22) + kept photo (3) + hole (1)
+constexpr int kTomChannels = kPersonChannels + 4;  // + warped cloth (3) + its mask (1)
+// LIP classes: the garment a try-on replaces (upper clothes, dress, coat), the arms, the head (hat, hair,
+// sunglasses, face: never repainted)
+const std::vector<int> kGarmentLabels = {5, 6, 7}, kArmLabels = {14, 15}, kHeadLabels = {1, 2, 4, 13};
+constexpr int kFaceLabel = 13;
+// the hole's geometry, relative to the shoulder width in the 256x192 frame (78 px on VITON's median person)
+constexpr int kHoleDilation = 5;       // model pixels the old garment and arms are dilated by
+constexpr double kArmThickness = 0.4;  // of the shoulder width: the arm capsules along shoulder-elbow-wrist
+constexpr double kHandRadius = 0.15;   // of the shoulder width: the disc around a wrist whose arm pixels stay
+constexpr double kTorsoLength = 1.5;   // of the shoulder width: neck to hips when the hips are out of frame
+
+namespace detail {
+enum Part { kNeck = 1, kRShoulder = 2, kRElbow = 3, kRWrist = 4, kLShoulder = 5, kLElbow = 6, kLWrist = 7,
+            kRHip = 8, kLHip = 11 };  // coco_parts.PART_INDEX
+
+struct Point {  // a keypoint as photo_kept._point gives it: found or not, float32 coordinates as doubles
+    bool found = false;
+    double x = 0, y = 0;
+};
+
+inline Point point(const cv::Mat& keypoints, int k) {
+    const float* p = keypoints.ptr<float>(k);
+    Point result;
+    if (p[2] > 0) result = Point{true, double(p[0]), double(p[1])};
+    return result;
+}
+
+// Python's int(round(v)): half to even (the default rounding mode), bounded so that absurd keypoints
+// stay defined behaviour (the drawing clips them anyway)
+inline int roundToInt(double v) {
+    return int(std::nearbyint(std::min(std::max(v, -1e9), 1e9)));
+}
+
+// (H, W) CV_8U 1 where the label is one of `set`, else 0 (np.isin), by a lookup table
+inline cv::Mat isIn(const cv::Mat& labels, const std::vector<int>& set) {
+    cv::Mat table = cv::Mat::zeros(1, 256, CV_8U);
+    for (int label : set) table.at<uchar>(label) = 1;
+    cv::Mat out;
+    cv::LUT(labels, table, out);
+    return out;
+}
+
+inline void checkLabels(const cv::Mat& labels) {
+    if (labels.empty() || labels.type() != CV_8U || labels.dims != 2)
+        throw std::invalid_argument("labels must be a non-empty 2-D CV_8U map of LIP classes");
+}
+
+inline void checkKeypoints(const cv::Mat& keypoints) {
+    if (keypoints.type() != CV_32F || keypoints.rows != kNumKeypoints || keypoints.cols != 3)
+        throw std::invalid_argument("keypoints must be 18x3 CV_32F (x, y, confidence)");
+}
+}  // namespace detail
+
+// Distance between the shoulders in the frame of the keypoints (18x3 CV_32F); twice neck-shoulder with one
+// shoulder; VITON's median (78 px at 256x192) when neither is found
+inline double shoulderWidth(const cv::Mat& keypoints) {
+    detail::checkKeypoints(keypoints);
+    const detail::Point neck = detail::point(keypoints, detail::kNeck);
+    const detail::Point right = detail::point(keypoints, detail::kRShoulder);
+    const detail::Point left = detail::point(keypoints, detail::kLShoulder);
+    if (right.found && left.found) return std::max(std::hypot(right.x - left.x, right.y - left.y), 8.0);
+    const detail::Point one = right.found ? right : left;
+    if (one.found && neck.found) return std::max(2 * std::hypot(one.x - neck.x, one.y - neck.y), 8.0);
+    return 78.0;
+}
+
+// First row of the body below the head: the row under the lowest face pixel, else the neck keypoint's row
+// (keypoints may be empty), else 0. Nothing above it is ever repainted.
+inline int chinRow(const cv::Mat& labels, const cv::Mat& keypoints = cv::Mat()) {
+    detail::checkLabels(labels);
+    for (int y = labels.rows - 1; y >= 0; y--) {
+        const uchar* row = labels.ptr<uchar>(y);
+        if (std::find(row, row + labels.cols, uchar(kFaceLabel)) != row + labels.cols) return y + 1;
+    }
+    if (!keypoints.empty()) {
+        detail::checkKeypoints(keypoints);
+        const float* neck = keypoints.ptr<float>(detail::kNeck);
+        if (neck[2] > 0)  // np.floor in float32, clipped to [0, rows], truncated
+            return int(std::min(std::max(std::floor(neck[1]), 0.0f), float(labels.rows)));
+    }
+    return 0;
+}
+
+// (H, W) CV_8U 1/0: the region the TOM repaints (photo_kept.hole, to the bit). The old garment and the arms
+// dilated by kHoleDilation, the torso polygon (shoulders to hips, hips estimated from the shoulders when
+// out of frame) and capsules along the arms, less the head, the hands (arm pixels near a wrist) and
+// everything above the chin. labels: LIP classes, keypoints 18x3 CV_32F in the same frame.
+inline cv::Mat hole(const cv::Mat& labels, const cv::Mat& keypoints) {
+    detail::checkLabels(labels);
+    detail::checkKeypoints(keypoints);
+    std::vector<int> garmentAndArms = kGarmentLabels;
+    garmentAndArms.insert(garmentAndArms.end(), kArmLabels.begin(), kArmLabels.end());
+    cv::Mat region = detail::isIn(labels, garmentAndArms);
+    const int size = 2 * kHoleDilation + 1;
+    cv::dilate(region, region, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(size, size)));
+    const double span = shoulderWidth(keypoints);
+    const detail::Point neck = detail::point(keypoints, detail::kNeck);
+    std::vector<detail::Point> shoulders, hips;
+    for (int k : {detail::kRShoulder, detail::kLShoulder})
+        if (detail::point(keypoints, k).found) shoulders.push_back(detail::point(keypoints, k));
+    for (int k : {detail::kRHip, detail::kLHip})
+        if (detail::point(keypoints, k).found) hips.push_back(detail::point(keypoints, k));
+    if (neck.found && !shoulders.empty()) {
+        if (hips.size() < 2) {  // out of frame: straight below the shoulders, a torso's length down
+            hips.clear();
+            for (const detail::Point& s : shoulders) hips.push_back(detail::Point{true, s.x, neck.y + kTorsoLength * span});
+        }
+        if (shoulders.size() == 2) std::reverse(hips.begin(), hips.end());
+        // the polygon in float32, rounded half to even (np.round), as the Python code builds it
+        std::vector<cv::Point> polygon, hull;
+        for (const std::vector<detail::Point>* part : {&shoulders, &hips})
+            for (const detail::Point& p : *part)
+                polygon.emplace_back(detail::roundToInt(float(p.x)), detail::roundToInt(float(p.y)));
+        cv::convexHull(polygon, hull);
+        cv::fillConvexPoly(region, hull, cv::Scalar(1));
+    }
+    const int thickness = std::max(detail::roundToInt(kArmThickness * span), 3);
+    const int chains[2][3] = {{detail::kRShoulder, detail::kRElbow, detail::kRWrist},
+                              {detail::kLShoulder, detail::kLElbow, detail::kLWrist}};
+    for (const auto& chain : chains)
+        for (int i = 0; i < 2; i++) {
+            const detail::Point a = detail::point(keypoints, chain[i]), b = detail::point(keypoints, chain[i + 1]);
+            if (a.found && b.found)
+                cv::line(region, cv::Point(detail::roundToInt(a.x), detail::roundToInt(a.y)),
+                         cv::Point(detail::roundToInt(b.x), detail::roundToInt(b.y)), cv::Scalar(1), thickness);
+        }
+    region = region != 0;  // 255/0 while the masks below are applied
+    const cv::Mat arms = detail::isIn(labels, kArmLabels);
+    for (int wristIndex : {detail::kRWrist, detail::kLWrist}) {
+        const detail::Point wrist = detail::point(keypoints, wristIndex);
+        if (!wrist.found) continue;
+        cv::Mat disc = cv::Mat::zeros(labels.size(), CV_8U);
+        cv::circle(disc, cv::Point(detail::roundToInt(wrist.x), detail::roundToInt(wrist.y)),
+                   std::max(detail::roundToInt(kHandRadius * span), 2), cv::Scalar(1), cv::FILLED);
+        region.setTo(0, disc & arms);  // the hand stays
+    }
+    region.setTo(0, detail::isIn(labels, kHeadLabels));
+    region.rowRange(0, chinRow(labels, keypoints)).setTo(0);
+    return region / 255;
+}
+
+// The person tensor {1, 26, H, W} CV_32F: CP-VTON's agnostic {1, 22, H, W}, the person (BGR CV_8UC3) in
+// [-1, 1] RGB with the hole set to 0 (grey), the hole (CV_8U, nonzero inside) as 1/0. The GMM reads its
+// first 22 channels. `out` may already hold the agnostic in its first 22 channels (built in place).
+inline void personTensor(const cv::Mat& agnostic, const cv::Mat& person, const cv::Mat& region, cv::Mat& out) {
+    CV_Assert(agnostic.type() == CV_32F && agnostic.isContinuous() && agnostic.dims == 4 && agnostic.size[1] == 22);
+    const int height = agnostic.size[2], width = agnostic.size[3];
+    if (person.type() != CV_8UC3 || person.size() != cv::Size(width, height) || region.type() != CV_8U ||
+        region.size() != person.size())
+        throw std::invalid_argument("personTensor: person (CV_8UC3) and hole (CV_8U) must match the agnostic's size");
+    const int sizes[4] = {1, kPersonChannels, height, width};
+    out.create(4, sizes, CV_32F);
+    CV_Assert(out.isContinuous());
+    const size_t plane = size_t(height) * width;
+    float* o = out.ptr<float>();
+    if (agnostic.ptr<float>() != o) std::memcpy(o, agnostic.ptr<float>(), sizeof(float) * 22 * plane);
+    const float* table = vton::detail::unitRangeTable();
+    float *r = o + 22 * plane, *g = r + plane, *b = g + plane, *h = b + plane;
+    for (int y = 0; y < height; y++) {
+        const uchar* p = person.ptr<uchar>(y);
+        const uchar* m = region.ptr<uchar>(y);
+        for (int x = 0; x < width; x++, p += 3, r++, g++, b++, h++) {
+            const bool inside = m[x] != 0;
+            *r = inside ? 0.0f : table[p[2]];
+            *g = inside ? 0.0f : table[p[1]];
+            *b = inside ? 0.0f : table[p[0]];
+            *h = inside ? 1.0f : 0.0f;
+        }
+    }
+}
+
+inline cv::Mat personTensor(const cv::Mat& agnostic, const cv::Mat& person, const cv::Mat& region) {
+    cv::Mat out;
+    personTensor(agnostic, person, region, out);
+    return out;
+}
+
+// (H, W) CV_8U 1/0: the pixels the result takes from the try-on: inside the hole (region, nonzero), where
+// the old garment was (it must go) or the new garment lies (coverage CV_32F > 1/2); elsewhere the photo's own
+inline cv::Mat paintMask(const cv::Mat& labels, const cv::Mat& region, const cv::Mat& coverage) {
+    detail::checkLabels(labels);
+    CV_Assert(region.type() == CV_8U && coverage.type() == CV_32F && region.size() == labels.size() &&
+              coverage.size() == labels.size());
+    cv::Mat paint = (detail::isIn(labels, kGarmentLabels) != 0) | (coverage > 0.5f);
+    paint &= region != 0;
+    return paint / 255;
+}
+}  // namespace photo_kept
+
+// ---------------------------------------------------------------------------- garment mask
+// (H, W) CV_8U 1/0 foreground of a garment photographed on a plain background (garment_mask.cloth_mask, to
+// the bit): the pixels that differ from the border's median colour by more than `tolerance` in a channel,
+// with enclosed holes (a white print on the garment) filled, since only background reachable from the
+// border is background. The median of an even count is the mean of the two middle values, truncated, as
+// np.median(...).astype(int16) gives it.
+inline cv::Mat clothMask(const cv::Mat& cloth, int tolerance = 16) {
+    if (cloth.type() != CV_8UC3 || cloth.empty())
+        throw std::invalid_argument("clothMask: the cloth must be a non-empty BGR CV_8UC3 image");
+    std::vector<cv::Vec3b> border;
+    border.reserve(2 * size_t(cloth.rows + cloth.cols));
+    for (int row : {0, cloth.rows - 1})
+        for (int x = 0; x < cloth.cols; x++) border.push_back(cloth.at<cv::Vec3b>(row, x));
+    for (int column : {0, cloth.cols - 1})
+        for (int y = 0; y < cloth.rows; y++) border.push_back(cloth.at<cv::Vec3b>(y, column));
+    const size_t n = border.size();
+    cv::Scalar background;
+    std::vector<int> values(n);
+    for (int c = 0; c < 3; c++) {
+        for (size_t i = 0; i < n; i++) values[i] = border[i][c];
+        std::nth_element(values.begin(), values.begin() + n / 2, values.end());
+        const int upper = values[n / 2];
+        if (n % 2) {
+            background[c] = upper;
+        } else {  // the largest value below the upper middle one is the lower middle one
+            const int lower = *std::max_element(values.begin(), values.begin() + n / 2);
+            background[c] = (lower + upper) / 2;
+        }
+    }
+    cv::Mat difference;
+    cv::absdiff(cloth, background, difference);  // |pixel - background| per channel, exact for 8-bit values
+    std::vector<cv::Mat> planes;
+    cv::split(difference, planes);
+    cv::Mat largest = cv::max(cv::max(planes[0], planes[1]), planes[2]);
+    cv::Mat outside = (largest <= tolerance) / 255;  // 1 where the pixel is the background colour
+    cv::copyMakeBorder(outside, outside, 1, 1, 1, 1, cv::BORDER_CONSTANT, cv::Scalar(1));
+    cv::floodFill(outside, cv::Point(0, 0), cv::Scalar(2));
+    return (outside(cv::Rect(1, 1, cloth.cols, cloth.rows)) != 2) / 255;
+}
+
 inline bool isCpuBackend(int backend, int target) {
     return (backend == cv::dnn::DNN_BACKEND_DEFAULT || backend == cv::dnn::DNN_BACKEND_OPENCV) &&
            target == cv::dnn::DNN_TARGET_CPU;
 }
 
-// GMM + TOM of CP-VTON on the cloth-agnostic person representation, mirroring virtual_try_on.CpVton.
-// gmmPath: the published cp_vton_gmm.onnx (custom Correlation node, served by CorrelationLayer on the
-// CPU) or the standard-op file of tools/convert_gmm.py (any backend); tomPath: cp_vton_tom.onnx.
+// GMM + TOM of CP-VTON, mirroring cp_vton.CpVton. gmmPath: the published cp_vton_gmm.onnx (custom
+// Correlation node, served by CorrelationLayer on the CPU) or the standard-op file of tools/convert_gmm.py
+// (any backend); tomPath: cp_vton_tom.onnx. The TOM's metadata names its person representation
+// (kRepresentationKey): CP-VTON's (25 -> 4 channels, the published pair's, also when the key is absent) or
+// photo-kept (30 -> 5, ours: vton::photo_kept). preparePerson() builds what the TOM takes of a person,
+// compose() composes its output.
 class CpVton {
 public:
     CpVton(const std::string& gmmPath, const std::string& tomPath, int backend = cv::dnn::DNN_BACKEND_OPENCV,
@@ -780,9 +1077,31 @@ public:
             throw RuntimeFailure("GMM model " + gmmPath + " has inputs " + detail::joined(sortedInputs) +
                                  "; expected " + detail::joined(expected) + " (agnostic, cloth)");
         tom_ = readOnnx(tomPath, "TOM", tomFacts);
-        if (tomFacts.inputs.size() != 1)
-            throw RuntimeFailure("TOM model " + tomPath + " has inputs " + detail::joined(tomFacts.inputs) +
-                                 "; expected one input of 25 channels");
+        const auto named = tomFacts.metadata.find(kRepresentationKey);
+        representation_ = named == tomFacts.metadata.end() ? kCpVtonRepresentation : named->second;
+        if (representation_ == kCpVtonRepresentation) {
+            personChannels_ = 22;
+            tomChannels_ = 25;
+        } else if (representation_ == kPhotoKeptRepresentation) {
+            personChannels_ = photo_kept::kPersonChannels;
+            tomChannels_ = photo_kept::kTomChannels;
+        } else {
+            throw RuntimeFailure("TOM model " + tomPath + " uses the person representation '" +
+                                 printable(representation_) + "'; this version knows " + kCpVtonRepresentation +
+                                 " and " + kPhotoKeptRepresentation);
+        }
+        // the channel count of the one input must be the representation's (0: symbolic, taken on trust)
+        if (tomFacts.inputs.size() != 1 || tomFacts.inputDims[0].size() < 2 ||
+            (tomFacts.inputDims[0][1] != tomChannels_ && tomFacts.inputDims[0][1] != 0)) {
+            std::vector<std::string> described;
+            for (size_t i = 0; i < tomFacts.inputs.size(); i++) {
+                std::string dims;
+                for (int64_t d : tomFacts.inputDims[i]) dims += (dims.empty() ? "" : "x") + std::to_string(d);
+                described.push_back(tomFacts.inputs[i] + " (" + dims + ")");
+            }
+            throw RuntimeFailure("TOM model " + tomPath + " has inputs " + detail::joined(described) +
+                                 cv::format("; expected one input of %d channels", tomChannels_));
+        }
         tomInput_ = tomFacts.inputs[0];
         std::vector<std::string> types;
         gmm_.getLayerTypes(types);
@@ -812,6 +1131,11 @@ public:
     bool gmmSynthetic() const { return gmmSynthetic_; }
     bool tomSynthetic() const { return tomSynthetic_; }
     bool hasCorrelationLayer() const { return hasCorrelation_; }
+    // the TOM's person representation: kCpVtonRepresentation or kPhotoKeptRepresentation
+    const std::string& representation() const { return representation_; }
+    bool photoKept() const { return representation_ == kPhotoKeptRepresentation; }
+    int personChannels() const { return personChannels_; }  // 22 (cp-vton) or 26 (photo-kept)
+    int tomChannels() const { return tomChannels_; }        // 25 or 30
 
     // labels (256x192 CV_8U LIP classes), person (BGR CV_8UC3 256x192), pose (poseMap) ->
     // agnostic {1, 22, 256, 192} CV_32F (vton::prepareAgnostic with this model's kept labels)
@@ -819,9 +1143,35 @@ public:
         return vton::prepareAgnostic(labels, person, pose, keptLabels_);
     }
 
-    // cloth tensor {1, 3, H, W} + agnostic -> theta (1 x 50 CV_32F)
+    // What the TOM takes of a person (cp_vton.CpVton.prepare_person): CP-VTON's agnostic {1, 22, 256, 192},
+    // or for a photo-kept TOM the person tensor {1, 26, 256, 192} of photo_kept::personTensor. labels and
+    // person as prepareAgnostic, keypoints 18x3 CV_32F in the model frame. The GMM reads the first 22
+    // channels of either. `out` is kept when it has the shape (a view into the TOM's input: inferFromKeypoints).
+    void preparePerson(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints, cv::Mat& out) const {
+        const int plane = kHeight * kWidth;
+        const int sizes[4] = {1, personChannels_, kHeight, kWidth};
+        out.create(4, sizes, CV_32F);
+        CV_Assert(out.isContinuous());
+        const int agnosticSizes[4] = {1, 22, kHeight, kWidth}, poseSizes[3] = {kNumKeypoints, kHeight, kWidth};
+        cv::Mat agnostic(4, agnosticSizes, CV_32F, out.ptr<float>());
+        cv::Mat pose(3, poseSizes, CV_32F, out.ptr<float>() + 4 * plane);  // drawn in place
+        poseMap(keypoints, pose);
+        vton::prepareAgnostic(labels, person, pose, agnostic, keptLabels_);
+        if (photoKept()) photo_kept::personTensor(agnostic, person, photo_kept::hole(labels, keypoints), out);
+    }
+
+    cv::Mat preparePerson(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints) const {
+        cv::Mat out;
+        preparePerson(labels, person, keypoints, out);
+        return out;
+    }
+
+    // cloth tensor {1, 3, H, W} + agnostic (or a person tensor: its first 22 channels) -> theta (1 x 50 CV_32F)
     cv::Mat predictTheta(const cv::Mat& clothTensor, const cv::Mat& agnostic) {
-        gmm_.setInput(agnostic, kGmmInputs[0]);
+        CV_Assert(agnostic.type() == CV_32F && agnostic.isContinuous() && agnostic.dims == 4 && agnostic.size[1] >= 22);
+        const int sizes[4] = {1, 22, agnostic.size[2], agnostic.size[3]};
+        gmm_.setInput(agnostic.size[1] == 22 ? agnostic : cv::Mat(4, sizes, CV_32F, (void*)agnostic.ptr<float>()),
+                      kGmmInputs[0]);
         gmm_.setInput(clothTensor, kGmmInputs[1]);
         cv::Mat theta = gmm_.forward();
         if (theta.total() != size_t(2 * kGridSize * kGridSize))
@@ -843,8 +1193,52 @@ public:
         return warped;
     }
 
-    // TOM on concat(agnostic, warped) -> BGR CV_8UC3 256x192 result
+    // GMM and TOM for one garment (cp_vton.CpVton.render): personInput from preparePerson (22 or 26
+    // channels), cloth BGR of any size -> warped cloth {1, 3, 256, 192} and the TOM's raw output
+    // {1, 4 or 5, 256, 192}. For a photo-kept TOM the cloth's mask (clothMask) is warped with the cloth by
+    // the same grid and is the TOM's last input channel. `warped` is a view into the TOM's input blob, valid
+    // until the next call.
+    void render(const cv::Mat& personInput, const cv::Mat& cloth, cv::Mat& warped, cv::Mat& tomOutput) {
+        const int plane = kHeight * kWidth;
+        CV_Assert(personInput.type() == CV_32F && personInput.isContinuous() &&
+                  personInput.total() == size_t(personChannels_) * plane);
+        float* input = tomInput();
+        if (personInput.ptr<float>() != input)  // inferFromKeypoints builds it in place
+            std::memcpy(input, personInput.ptr<float>(), sizeof(float) * personChannels_ * plane);
+        const cv::Mat model = resizeToModel(cloth);
+        toUnitRange(model, clothTensor_);
+        const int agnosticSizes[4] = {1, 22, kHeight, kWidth};
+        tpsGrid(predictTheta(clothTensor_, cv::Mat(4, agnosticSizes, CV_32F, input)), grid_);
+        const int clothChannels = tomChannels_ - personChannels_;  // 3, or 4 with the mask
+        const int warpedSizes[4] = {1, clothChannels, kHeight, kWidth};
+        cv::Mat warpedAll(4, warpedSizes, CV_32F, input + personChannels_ * plane);
+        if (photoKept()) {  // the cloth and its mask warped together
+            const int sizes[4] = {1, 4, kHeight, kWidth};
+            clothAndMask_.create(4, sizes, CV_32F);
+            std::memcpy(clothAndMask_.ptr<float>(), clothTensor_.ptr<float>(), sizeof(float) * 3 * plane);
+            cv::Mat maskPlane(kHeight, kWidth, CV_32F, clothAndMask_.ptr<float>() + 3 * plane);
+            clothMask(model).convertTo(maskPlane, CV_32F);
+            gridSample(clothAndMask_, grid_, warpedAll);
+        } else {
+            gridSample(clothTensor_, grid_, warpedAll);
+        }
+        const int clothSizes[4] = {1, 3, kHeight, kWidth};
+        warped = cv::Mat(4, clothSizes, CV_32F, input + personChannels_ * plane);
+        tom_.setInput(tomInputBlob_, tomInput_);
+        tomOutput = tom_.forward();
+        const int outputChannels = photoKept() ? 5 : 4;
+        if (tomOutput.dims != 4 || tomOutput.size[1] != outputChannels || tomOutput.size[2] != kHeight ||
+            tomOutput.size[3] != kWidth)
+            throw RuntimeFailure("TOM model " + tomPath_ + " gave an output of shape " + shapeText(tomOutput) +
+                                 cv::format("; expected 1x%dx256x192", outputChannels));
+    }
+
+    // TOM on concat(agnostic, warped) -> BGR CV_8UC3 256x192 result (CP-VTON's TOM: a photo-kept one needs
+    // the person and its keypoints, inferFromKeypoints)
     cv::Mat tryOn(const cv::Mat& agnostic, const cv::Mat& warped) {
+        if (photoKept())
+            throw UsageError("tryOn composes CP-VTON's TOM output; the photo-kept TOM " + tomPath_ +
+                             " needs the person and its keypoints (inferFromKeypoints, or preparePerson, render, compose)");
         const int plane = kHeight * kWidth;
         CV_Assert(agnostic.isContinuous() && warped.isContinuous() && agnostic.total() == size_t(22 * plane) &&
                   warped.total() == size_t(3 * plane));
@@ -862,11 +1256,96 @@ public:
     }
 
     // rendered = tanh, mask = sigmoid; result = warped * mask + rendered * (1 - mask), as BGR CV_8UC3
-    // ((x + 1) / 2 * 255, clamped, truncated, as CP-VTON saves its results)
+    // ((x + 1) / 2 * 255, clamped, truncated, as CP-VTON saves its results). A photo-kept TOM's output
+    // (5 channels) needs the person, its labels and its person tensor: the overload below.
     static cv::Mat compose(const cv::Mat& tomOutput, const cv::Mat& warped) {
+        if (outputChannels(tomOutput) != 4)
+            throw UsageError("a photo-kept TOM result needs the person, its labels and its person tensor");
+        return blended(tomOutput, warped);
+    }
+
+    // compose() of either TOM (cp_vton.CpVton.compose): for a photo-kept TOM's output (5 channels) the result
+    // takes the try-on only where photo_kept::paintMask(labels, hole, sigmoid(coverage)) says (the hole is
+    // channel 25 of personInput), the person's own pixels (BGR CV_8UC3 256x192) elsewhere
+    static cv::Mat compose(const cv::Mat& tomOutput, const cv::Mat& warped, const cv::Mat& person,
+                           const cv::Mat& labels, const cv::Mat& personInput) {
+        const int channels = outputChannels(tomOutput);
+        cv::Mat result = blended(tomOutput, warped);
+        if (channels == 4) return result;
         const int plane = kHeight * kWidth;
-        CV_Assert(tomOutput.type() == CV_32F && tomOutput.isContinuous() && tomOutput.total() == size_t(4 * plane));
-        CV_Assert(warped.type() == CV_32F && warped.isContinuous() && warped.total() == size_t(3 * plane));
+        if (person.type() != CV_8UC3 || person.size() != result.size() || labels.type() != CV_8U ||
+            labels.size() != result.size() || personInput.type() != CV_32F || !personInput.isContinuous() ||
+            personInput.total() != size_t(photo_kept::kPersonChannels) * plane)
+            throw UsageError("a photo-kept TOM result needs the person, its labels and its person tensor");
+        const cv::Mat holePlane(kHeight, kWidth, CV_32F, (void*)(personInput.ptr<float>() + 25 * plane));
+        // sigmoid(coverage) in float32 as cp_vton.sigmoid: 1 / (1 + e**-x), e** by cv::exp (vectorised)
+        cv::Mat coverage(kHeight, kWidth, CV_32F);
+        const float* logits = tomOutput.ptr<float>() + 4 * plane;
+        float* c = coverage.ptr<float>();
+        for (int i = 0; i < plane; i++) c[i] = -logits[i];
+        cv::exp(coverage, coverage);
+        for (int i = 0; i < plane; i++) c[i] = 1.0f / (1.0f + c[i]);
+        const cv::Mat paint = photo_kept::paintMask(labels, (holePlane > 0.5f) / 255, coverage);
+        cv::Mat composed = person.clone();
+        result.copyTo(composed, paint);
+        return composed;
+    }
+
+    // The try-on of a prepared person (labels, person 256x192, pose from poseMap) and a cloth photo, for
+    // CP-VTON's TOM (the photo-kept hole needs the keypoints: inferFromKeypoints). Agnostic and warped
+    // cloth are built in place in the TOM's input.
+    cv::Mat infer(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose, const cv::Mat& cloth) {
+        if (photoKept())
+            throw UsageError("the photo-kept TOM " + tomPath_ + " needs the keypoints (its hole follows the pose): "
+                             "use inferFromKeypoints");
+        cv::Mat agnostic, warped;
+        tomInputParts(agnostic, warped);
+        vton::prepareAgnostic(labels, person, pose, agnostic, keptLabels_);
+        warpCloth(cloth, agnostic, warped);
+        return tryOn(agnostic, warped);
+    }
+
+    // The try-on of a prepared person (labels, person 256x192, keypoints 18x3 in the model frame) and a
+    // cloth photo, for either TOM (cp_vton.CpVton.infer); the person tensor is built in place.
+    cv::Mat inferFromKeypoints(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints,
+                               const cv::Mat& cloth) {
+        cv::Mat personInput, warped, tomOutput;
+        tomInputParts(personInput, warped);
+        preparePerson(labels, person, keypoints, personInput);
+        render(personInput, cloth, warped, tomOutput);
+        return compose(tomOutput, warped, person, labels, personInput);
+    }
+
+    // Views of the TOM's input blob {1, 25 or 30, H, W}: the person (22 or 26 channels, preparePerson) and
+    // the warped cloth (3 channels; for a photo-kept TOM 4, the warped mask last)
+    void tomInputParts(cv::Mat& person, cv::Mat& warped) {
+        const int personSizes[4] = {1, personChannels_, kHeight, kWidth};
+        const int warpedSizes[4] = {1, tomChannels_ - personChannels_, kHeight, kWidth};
+        person = cv::Mat(4, personSizes, CV_32F, tomInput());
+        warped = cv::Mat(4, warpedSizes, CV_32F, tomInput() + personChannels_ * kHeight * kWidth);
+    }
+
+private:
+    float* tomInput() {
+        const int sizes[4] = {1, tomChannels_, kHeight, kWidth};
+        tomInputBlob_.create(4, sizes, CV_32F);
+        return tomInputBlob_.ptr<float>();
+    }
+
+    // 4 (CP-VTON) or 5 (photo-kept) channels of a TOM output {1, C, 256, 192}
+    static int outputChannels(const cv::Mat& tomOutput) {
+        const size_t plane = size_t(kHeight) * kWidth;
+        CV_Assert(tomOutput.type() == CV_32F && tomOutput.isContinuous() &&
+                  (tomOutput.total() == 4 * plane || tomOutput.total() == 5 * plane));
+        return int(tomOutput.total() / plane);
+    }
+
+    // CP-VTON's composition of the first 4 output channels with the warped cloth (its first 3 channels)
+    static cv::Mat blended(const cv::Mat& tomOutput, const cv::Mat& warped) {
+        const int plane = kHeight * kWidth;
+        CV_Assert(tomOutput.type() == CV_32F && tomOutput.isContinuous() && tomOutput.total() >= size_t(4 * plane));
+        CV_Assert(warped.type() == CV_32F && warped.isContinuous() &&
+                  (warped.total() == size_t(3 * plane) || warped.total() == size_t(4 * plane)));
         const float* t = tomOutput.ptr<float>();
         const float* w = warped.ptr<float>();
         cv::Mat result(kHeight, kWidth, CV_8UC3);
@@ -898,39 +1377,11 @@ public:
         return result;
     }
 
-    // The try-on of a prepared person (labels, person 256x192, pose from poseMap) and a cloth photo.
-    // Agnostic and warped cloth are built in place in the TOM's input.
-    cv::Mat infer(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& pose, const cv::Mat& cloth) {
-        cv::Mat agnostic, warped;
-        tomInputParts(agnostic, warped);
-        vton::prepareAgnostic(labels, person, pose, agnostic, keptLabels_);
-        warpCloth(cloth, agnostic, warped);
-        return tryOn(agnostic, warped);
-    }
-
-    // infer() with keypoints (18x3, model frame) instead of the pose map, which is drawn in place
-    cv::Mat inferFromKeypoints(const cv::Mat& labels, const cv::Mat& person, const cv::Mat& keypoints,
-                               const cv::Mat& cloth) {
-        cv::Mat agnostic, warped;
-        tomInputParts(agnostic, warped);
-        const int poseSizes[3] = {kNumKeypoints, kHeight, kWidth};
-        cv::Mat pose(3, poseSizes, CV_32F, agnostic.ptr<float>() + 4 * kHeight * kWidth);
-        poseMap(keypoints, pose);
-        return infer(labels, person, pose, cloth);
-    }
-
-    // Views of the TOM's input blob {1, 25, H, W}: agnostic (22 channels) and warped cloth (3)
-    void tomInputParts(cv::Mat& agnostic, cv::Mat& warped) {
-        const int agnosticSizes[4] = {1, 22, kHeight, kWidth}, warpedSizes[4] = {1, 3, kHeight, kWidth};
-        agnostic = cv::Mat(4, agnosticSizes, CV_32F, tomInput());
-        warped = cv::Mat(4, warpedSizes, CV_32F, tomInput() + 22 * kHeight * kWidth);
-    }
-
-private:
-    float* tomInput() {
-        const int sizes[4] = {1, 25, kHeight, kWidth};
-        tomInputBlob_.create(4, sizes, CV_32F);
-        return tomInputBlob_.ptr<float>();
+    // a metadata value in one printable line
+    static std::string printable(std::string text) {
+        for (char& c : text)
+            if ((unsigned char)c < 32 || c == 127) c = '?';
+        return text;
     }
 
     static std::string shapeText(const cv::Mat& m) {
@@ -955,18 +1406,20 @@ private:
         return net;
     }
 
-    std::string gmmPath_, tomPath_, tomInput_;
+    std::string gmmPath_, tomPath_, tomInput_, representation_ = kCpVtonRepresentation;
+    int personChannels_ = 22, tomChannels_ = 25;
     cv::dnn::Net gmm_, tom_;
     std::vector<int> keptLabels_;
-    cv::Mat tomInputBlob_, clothTensor_, grid_;  // reused between calls (no page faults per try-on)
+    cv::Mat tomInputBlob_, clothTensor_, clothAndMask_, grid_;  // reused between calls (no page faults per try-on)
     bool hasCorrelation_ = false, gmmSynthetic_ = false, tomSynthetic_ = false;
 };
 
 // ---------------------------------------------------------------------------- person analysis
-// A person needs the neck, a shoulder and a hip for the agnostic representation to make sense.
+// A person needs the neck and a shoulder for the try-on to know where the garment goes; the hips may be
+// out of frame (a waist-up or chest-up photo: the photo-kept hole estimates them from the shoulders).
 inline bool hasTorso(const cv::Mat& keypoints) {
     auto found = [&](int k) { return keypoints.at<float>(k, 2) > 0; };
-    return found(1) && (found(2) || found(5)) && (found(8) || found(11));
+    return found(1) && (found(2) || found(5));
 }
 
 // Keypoints (18x3 CV_32F) in the photo's pixels -> the 192x256 model frame of the crop `box`
@@ -1004,7 +1457,7 @@ inline cv::Mat tryOnPhoto(CpVton& model, const cv::Mat& person, const cv::Mat& c
     const cv::Mat crop = cropToRatio(person, &box);
     const cv::Mat modelKeypoints = keypointsToModel(keypoints, box);
     if (!hasTorso(modelKeypoints))
-        throw RuntimeFailure("no person found: pose found no torso (neck, shoulder and hip) in the photo");
+        throw RuntimeFailure("no person found: pose found no neck and shoulders in the photo");
     return model.inferFromKeypoints(labelsToModel(labels, box, person.size()), resizeToModel(crop), modelKeypoints,
                                     cloth);
 }

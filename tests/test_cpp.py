@@ -2,7 +2,7 @@
 OpenCV's development files are present (skipped otherwise, unless TRYON_REQUIRE_CPP=1, as in CI), its
 own ctest run, then compared with independent references: Pillow for pilBilinearResize, and the Python
 implementation for the steps between the networks and for the whole try-on of VITON test pairs.
-benchmarks/compare_cpp.py prints the same comparisons on all 395 test pairs."""
+tests/compare_cpp.py prints the same comparisons on all 395 test pairs."""
 import os
 import subprocess
 
@@ -12,11 +12,12 @@ import pytest
 from PIL import Image
 
 import cpp_support
-from cp_vton import KEPT_LABELS, CpVton, crop_to_ratio, grid_sample, pose_map, resize_to_model, tps_grid
+from cp_vton import (HEIGHT, KEPT_LABELS, WIDTH, CpVton, cloth_agnostic, crop_to_ratio, grid_sample, pose_map,
+                     resize_to_model, to_unit_range, tps_grid)
 from tryon_pipeline import VirtualTryOn, default_models, keypoints_to_model, labels_to_model
 from conftest import SHARED_DATA
 
-# a spread of test pairs for the command-line comparison (all 395: benchmarks/compare_cpp.py)
+# a spread of test pairs for the command-line comparison (all 395: tests/compare_cpp.py)
 PAIR_INDICES = (0, 131, 262, 394)
 
 
@@ -107,11 +108,84 @@ def test_agnostic_equals_python_exactly(cpp_build, tmp_path):
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'agnostic.bin'), expected)
 
 
+def test_photo_kept_pieces_equal_python_exactly(cpp_build, tmp_path):
+    """The photo-kept representation's pieces on dataset photos, as tryOnPhoto builds them for a photo-kept
+    TOM: the hole (photo_kept.hole: dilation, torso hull, arm capsules, hand discs, head and chin), the
+    26-channel person tensor, and the cloth's mask (garment_mask.cloth_mask), bit-identical to Python's."""
+    import human_parsing
+    import openpose
+    import photo_kept
+    from garment_mask import cloth_mask
+    head_lut = np.isin(np.arange(256), KEPT_LABELS)
+    pairs = cpp_support.read_pairs(SHARED_DATA)
+    for index in PAIR_INDICES:
+        person, cloth = pairs[index]
+        subprocess.run([cpp_build[1], 'photokept', os.path.join(SHARED_DATA, 'viton', 'test'),
+                        os.path.splitext(person)[0], cloth, str(tmp_path)], check=True, timeout=60)
+        person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
+        photo = cv.imread(person_path)
+        crop, box = crop_to_ratio(photo)
+        labels = labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape)
+        keypoints = keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)
+        model_person = resize_to_model(crop)
+        hole = photo_kept.hole(labels, keypoints)
+        assert 0 < np.count_nonzero(hole) < hole.size
+        np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'hole.bin'), hole)
+        expected = photo_kept.person_tensor(cloth_agnostic(labels, model_person, keypoints, head_lut),
+                                            to_unit_range(model_person), hole)
+        np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'person.bin'), expected)
+        np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'clothmask.bin'),
+                                      cloth_mask(resize_to_model(cv.imread(cloth_path))))
+
+
+@pytest.fixture(scope='session')
+def photo_kept_tom(synthetic_dir):
+    """The synthetic photo-kept TOM (tools/synthetic.build_photo_kept_tom), beside the synthetic models."""
+    from tools import synthetic
+    path = os.path.join(synthetic_dir, 'cp_vton_tom_photo_kept.onnx')
+    if not os.path.isfile(path):  # seeded: a file already there is the same model
+        synthetic.build_photo_kept_tom(path)
+    return path
+
+
+def _compare_commands(cpp_command, try_on, gmm, tom, out_dir, synthetic):
+    """(largest difference, identical values, values) of the C++ command with gmm and tom against the Python
+    API's try_on, on the PAIR_INDICES pairs; the command warns of synthetic models exactly when `synthetic`."""
+    pairs = cpp_support.read_pairs(SHARED_DATA)
+    worst, identical, total = 0, 0, 0
+    for person, cloth in (pairs[i] for i in PAIR_INDICES):
+        expected = cpp_support.python_try_on(try_on, SHARED_DATA, person, cloth)
+        person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
+        out = out_dir / ('%s_%s.png' % (person[:-4], cloth[:-4]))
+        result = subprocess.run([cpp_command, '-i', person_path, '-c', cloth_path, '--keypoints', keypoints_path,
+                                 '--labels', labels_path, '--gmm', gmm, '--tom', tom, '-o', str(out)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert ('SYNTHETIC' in result.stderr) == synthetic, result.stderr
+        diff = np.abs(cv.imread(str(out)).astype(np.int16) - expected)
+        worst, identical, total = max(worst, int(diff.max())), identical + np.count_nonzero(diff == 0), total + diff.size
+    return worst, identical, total
+
+
+def test_cpp_command_equals_python_api_with_a_photo_kept_tom(cpp_build, synthetic_dir, photo_kept_tom, tmp_path):
+    """A TOM whose metadata says photo-kept (30 -> 5 channels): the C++ command builds the person tensor and
+    the warped cloth's mask and composes with the paint mask as the Python API does (the same tolerance as
+    CP-VTON's TOM above: the networks run on different OpenCV builds). The synthetic TOM's coverage is the
+    warped mask, so the result keeps the photo outside the hole and outside the new garment."""
+    gmm = os.path.join(synthetic_dir, 'cp_vton_gmm.onnx')
+    model = CpVton(gmm, photo_kept_tom)
+    assert model.representation == 'photo-kept'
+    worst, identical, total = _compare_commands(cpp_build[0], VirtualTryOn(model), gmm, photo_kept_tom, tmp_path,
+                                                synthetic=True)
+    assert worst <= 1
+    assert identical / total >= 0.998, '%.4f %% identical' % (100 * identical / total)
+
+
 @pytest.fixture(scope='module')
 def python_results(synthetic_dir):
     """The Python API's 256x192 try-on of the selected pairs (network size, dataset keypoints and parsing)."""
     try_on = VirtualTryOn(CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                 os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
+                                         os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
     pairs = cpp_support.read_pairs(SHARED_DATA)
     return {pairs[i]: cpp_support.python_try_on(try_on, SHARED_DATA, *pairs[i]) for i in PAIR_INDICES}
 
@@ -154,8 +228,21 @@ def bad_input_setup(synthetic_dir, tmp_path_factory):
     (base / 'truncated_gmm.onnx').write_bytes(open(gmm, 'rb').read()[:100000])
     (base / 'bad.json').write_text('{"people": [{"pose_keypoints": [1, 2, 3]}]}')
     (base / 'tiny.png').write_bytes(cv.imencode('.png', np.zeros((10, 8, 3), np.uint8))[1].tobytes())
+    # tiny TOMs (Identity) whose metadata names an unknown representation, or photo-kept with 25 channels
+    from onnx import TensorProto, helper
+    import photo_kept
+    for name, representation in (('mystery_tom.onnx', 'mystery'), ('narrow_tom.onnx', photo_kept.PHOTO_KEPT)):
+        shape = [1, 25, HEIGHT, WIDTH]
+        graph = helper.make_graph([helper.make_node('Identity', ['input.1'], ['output'])], 'tom',
+                                  [helper.make_tensor_value_info('input.1', TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info('output', TensorProto.FLOAT, shape)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)])
+        model.ir_version = 6
+        helper.set_model_props(model, {photo_kept.REPRESENTATION_KEY: representation})
+        (base / name).write_bytes(model.SerializeToString())
     return {'base': base, 'person': person, 'cloth': cloth, 'keypoints': keypoints, 'labels': labels,
-            'gmm': gmm, 'tom': os.path.join(synthetic_dir, 'cp_vton_tom.onnx')}
+            'gmm': gmm, 'tom': os.path.join(synthetic_dir, 'cp_vton_tom.onnx'),
+            'mystery_tom': str(base / 'mystery_tom.onnx'), 'narrow_tom': str(base / 'narrow_tom.onnx')}
 
 
 BAD_CASES = {  # name: (changes to the arguments, exit status, words of the message)
@@ -171,6 +258,8 @@ BAD_CASES = {  # name: (changes to the arguments, exit status, words of the mess
     'truncated GMM': ({'--gmm': 'truncated_gmm.onnx'}, 1, 'not a valid ONNX file'),
     'TOM given as GMM': ({'--gmm': '@tom'}, 1, 'expected input.1, input.18'),
     'GMM given as TOM': ({'--tom': '@gmm'}, 1, 'expected one input'),
+    'TOM of an unknown representation': ({'--tom': '@mystery_tom'}, 1, "person representation 'mystery'"),
+    'photo-kept TOM of 25 channels': ({'--tom': '@narrow_tom'}, 1, 'expected one input of 30 channels'),
     'missing output directory': ({'-o': 'no/such/dir/out.png'}, 2, 'output directory does not exist'),
     'unwritable output type': ({'-o': 'out.xyz'}, 2, 'cannot write images'),
     'unknown option': ({'--frobnicate': 'x'}, 2, 'unknown argument'),
@@ -212,19 +301,9 @@ def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp
     for path in (gmm, tom):
         converted.append(str(tmp_path / os.path.basename(path)))
         assert run_main(onnx_float32.main, [path, converted[-1]]) == 0
-    try_on = VirtualTryOn(CpVton(gmm, tom))
-    pairs = cpp_support.read_pairs(SHARED_DATA)
-    worst, identical, total = 0, 0, 0
-    for person, cloth in (pairs[i] for i in PAIR_INDICES):
-        expected = cpp_support.python_try_on(try_on, SHARED_DATA, person, cloth)
-        person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
-        out = tmp_path / ('%s_%s.png' % (person[:-4], cloth[:-4]))
-        result = subprocess.run([cpp_build[0], '-i', person_path, '-c', cloth_path, '--keypoints', keypoints_path,
-                                 '--labels', labels_path, '--gmm', converted[0], '--tom', converted[1], '-o', str(out)],
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        assert 'SYNTHETIC' not in result.stderr
-        diff = np.abs(cv.imread(str(out)).astype(np.int16) - expected)
-        worst, identical, total = max(worst, int(diff.max())), identical + np.count_nonzero(diff == 0), total + diff.size
+    model = CpVton(gmm, tom)
+    # either representation: the C++ command reads it from the TOM's metadata as CpVton does
+    worst, identical, total = _compare_commands(cpp_build[0], VirtualTryOn(model), converted[0], converted[1],
+                                                tmp_path, synthetic=False)
     assert worst <= 1
     assert identical / total >= 0.99, '%.4f %% identical' % (100 * identical / total)

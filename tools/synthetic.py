@@ -9,7 +9,9 @@ its format) and every loader prints a warning for it: their output is NOT a try-
 
 GMM and TOM follow CP-VTON's ``networks.py`` (GMM: two FeatureExtraction towers, FeatureL2Norm,
 FeatureCorrelation as the custom ``Correlation`` node the published file holds, FeatureRegression;
-TOM: UnetGenerator(25, 4, 6, ngf=64, InstanceNorm2d) with bilinear upsampling).
+TOM: UnetGenerator(25, 4, 6, ngf=64, InstanceNorm2d) with bilinear upsampling). build_photo_kept_tom builds
+the TOM of our own person representation (photo_kept.py: 30 -> 5 channels, named in its metadata) for the
+tests of the code that reads that representation; build_all leaves it out.
 """
 import argparse
 import os
@@ -84,12 +86,12 @@ class _GraphBuilder:
         return self.op('Resize', [x, '', self.const(np.array([1, 1, 2, 2], np.float32), 'scales')],
                        mode='linear', coordinate_transformation_mode='half_pixel')
 
-    def model(self, inputs, outputs, graph_name):
+    def model(self, inputs, outputs, graph_name, metadata=None):
         graph = helper.make_graph(self.nodes, graph_name, inputs, outputs, initializer=self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)],
                                   producer_name='opencv-tryon tools/synthetic.py', doc_string=SYNTHETIC_DOC)
         model.ir_version = 6
-        helper.set_model_props(model, {SYNTHETIC_KEY: 'true', 'description': SYNTHETIC_DOC})
+        helper.set_model_props(model, dict({SYNTHETIC_KEY: 'true', 'description': SYNTHETIC_DOC}, **(metadata or {})))
         return model
 
 
@@ -166,6 +168,30 @@ def build_tom(path, seed=2):
     model = g.model([helper.make_tensor_value_info('input.1', TensorProto.FLOAT, [1, 25, HEIGHT, WIDTH])],
                     [helper.make_tensor_value_info('output', TensorProto.FLOAT, [1, 4, HEIGHT, WIDTH])],
                     'cp_vton_tom_synthetic')
+    _save(model, path)
+    return path
+
+
+def build_photo_kept_tom(path, seed=3):
+    """Synthetic TOM of the photo-kept representation (photo_kept.py): (1,30,256,192) -> (1,5,256,192), its
+    metadata saying photo-kept. Rendered person and composition mask come from a random U-Net as in build_tom;
+    the coverage logits are the warped cloth's mask (input channel 29) as 8 m - 4, what a trained TOM learns
+    roughly, so that the result shows the paint mask at work and the logits stay away from 0, where OpenCV
+    builds that round differently could flip a pixel between the photo and the try-on."""
+    import photo_kept
+    g = _GraphBuilder(seed)
+    levels = [(4, 64)] + _UNET_LEVELS[1:]
+    rendered = _unet_block(g, 'input.1', levels, photo_kept.TOM_CHANNELS, outermost=True)
+    pick = np.zeros((1, photo_kept.TOM_CHANNELS, 1, 1), np.float32)
+    pick[0, photo_kept.TOM_CHANNELS - 1] = 8
+    coverage = g.op('Conv', ['input.1', g.const(pick), g.const(np.array([-4], np.float32), 'b')], kernel_shape=[1, 1])
+    g.op('Concat', [rendered, coverage], axis=1)
+    g.nodes[-1].output[0] = 'output'
+    model = g.model([helper.make_tensor_value_info('input.1', TensorProto.FLOAT,
+                                                   [1, photo_kept.TOM_CHANNELS, HEIGHT, WIDTH])],
+                    [helper.make_tensor_value_info('output', TensorProto.FLOAT, [1, 5, HEIGHT, WIDTH])],
+                    'cp_vton_tom_photo_kept_synthetic',
+                    {photo_kept.REPRESENTATION_KEY: photo_kept.PHOTO_KEPT})
     _save(model, path)
     return path
 

@@ -51,6 +51,9 @@ import openpose  # noqa: E402
 import registry  # noqa: E402
 from progress import Progress  # noqa: E402
 import gmm_rewrite  # noqa: E402
+import photo_kept  # noqa: E402
+from garment_mask import cloth_mask  # noqa: E402
+from coco_parts import PART_INDEX as PART  # noqa: E402
 
 HEIGHT, WIDTH = cp_vton.HEIGHT, cp_vton.WIDTH
 CLOTH_LABELS = (5, 6, 7)  # upper clothes, dress, coat: the garment the GMM learns to match (CP-VTON)
@@ -140,16 +143,17 @@ class UnetBlock(nn.Module):
 
 class TOM(nn.Module):
     """CP-VTON's try-on module: U-Net with 6 downsamplings, 25 -> 4 channels (rendered person before tanh,
-    composition mask before sigmoid). width: channels relative to CP-VTON's (ngf 64)."""
+    composition mask before sigmoid); on the photo-kept representation 30 -> 5 (and the new garment's
+    coverage before sigmoid: photo_kept.py). width: channels relative to CP-VTON's (ngf 64)."""
 
-    def __init__(self, width=0.5):
+    def __init__(self, width=0.5, in_channels=25, out_channels=4):
         super().__init__()
         ngf = int(64 * width)
         channels = [ngf, 2 * ngf, 4 * ngf, 8 * ngf, 8 * ngf, 8 * ngf]
         block = None
         for level in range(len(channels) - 1, 0, -1):
             block = UnetBlock(channels[level - 1], channels[level], channels[level - 1], block)
-        self.unet = UnetBlock(4, channels[0], 25, block, outermost=True)
+        self.unet = UnetBlock(out_channels, channels[0], in_channels, block, outermost=True)
 
     def forward(self, x):
         return self.unet(x)
@@ -267,12 +271,29 @@ class Samples:
         a = self.arrays
         return cp_vton.cloth_agnostic(a['labels'][i], np.asarray(a['person'][i]), a['keypoints'][i], self.head_lut)[0]
 
-    def batch(self, indices):
+    def person(self, i, drop_hips=False):
+        """photo_kept.person_tensor of sample i (1, 26, H, W), as the runtime builds it; drop_hips: as if the
+        hips, knees and ankles were out of frame (a half-body photo)."""
+        a = self.arrays
+        keypoints = np.array(a['keypoints'][i])
+        if drop_hips:
+            keypoints[[PART['RHip'], PART['RKnee'], PART['RAnkle'], PART['LHip'], PART['LKnee'], PART['LAnkle']]] = 0
+        labels, person = a['labels'][i], np.asarray(a['person'][i])
+        agnostic = cp_vton.cloth_agnostic(labels, person, keypoints, self.head_lut)
+        return photo_kept.person_tensor(agnostic, cp_vton.to_unit_range(person), photo_kept.hole(labels, keypoints))[0]
+
+    def batch(self, indices, drop_hips=None):
         """Tensors of a batch: agnostic (N, 22), cloth, person (N, 3, H, W) in [-1, 1], cloth_mask, and the
-        garment region of the parsing (N, 1, H, W) in {0, 1}."""
+        garment region of the parsing (N, 1, H, W) in {0, 1}; with drop_hips (N bools), the photo-kept
+        person tensors (N, 26) too."""
         a = self.arrays
         stack = lambda f: torch.from_numpy(np.stack([f(i) for i in indices]))  # noqa: E731
-        return {'agnostic': stack(self.agnostic),
+        extra = {}
+        if drop_hips is not None:
+            extra['person_tensor'] = torch.from_numpy(np.stack([self.person(i, d) for i, d in zip(indices, drop_hips)]))
+            # the garment's foreground as the runtime finds it (garment_mask.cloth_mask), not VITON's mask file
+            extra['cloth_foreground'] = stack(lambda i: cloth_mask(np.asarray(a['cloth'][i]))[None].astype(np.float32))
+        return {**extra, 'agnostic': stack(self.agnostic),
                 'cloth': stack(lambda i: cp_vton.to_unit_range(np.asarray(a['cloth'][i]))),
                 'person': stack(lambda i: cp_vton.to_unit_range(np.asarray(a['person'][i]))),
                 'cloth_mask': stack(lambda i: a['cloth_mask'][i][None].astype(np.float32)),
@@ -361,7 +382,43 @@ def gmm_losses(model, warp, data, config):
     return {'loss': loss, 'l1': l1, 'mask_l1': mask_l1, 'gic': regularity}, grid
 
 
+def _region_mean(x, region):
+    """Mean of x (N, C, H, W) over the pixels where region (N, 1, H, W) is 1."""
+    return (x * region).sum() / (region.sum() * x.shape[1]).clamp(min=1)
+
+
+def tom_losses_photo_kept(model, data, config):
+    """The photo-kept TOM: the result is the photo outside the hole and the try-on inside it; L1, (1 - SSIM)
+    and the L1 of its horizontal and vertical differences (edges) against the photo, the composition mask
+    against the warped cloth-mask and the coverage (binary cross-entropy) against the garment's parsing,
+    both inside the hole."""
+    with autocast(config):
+        out = model(channels_last(torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)))
+    out = out.float()
+    rendered, mask = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:4])
+    region = data['person_tensor'][:, 25:26]
+    result = data['person'] * (1 - region) + (data['warped'] * mask + rendered * (1 - mask)) * region
+    target = data['person']
+    l1 = _region_mean((result - target).abs(), region)
+    structure = 1 - ssim(result, target)
+    edges = (_region_mean(((result[..., 1:] - result[..., :-1]) - (target[..., 1:] - target[..., :-1])).abs(),
+                          region[..., 1:]) +
+             _region_mean(((result[..., 1:, :] - result[..., :-1, :]) - (target[..., 1:, :] - target[..., :-1, :])).abs(),
+                          region[..., 1:, :]))
+    mask_l1 = _region_mean((mask - data['warped_mask']).abs(), region)
+    coverage = _region_mean(F.binary_cross_entropy_with_logits(out[:, 4:5], data['garment'], reduction='none'), region)
+    loss = (l1 + config['ssim_weight'] * structure + config['edge_weight'] * edges
+            + config['mask_weight'] * mask_l1 + config['coverage_weight'] * coverage)
+    covered = (out[:, 4:5] > 0) & (region > 0.5)
+    garment = (data['garment'] > 0.5) & (region > 0.5)
+    iou = ((covered & garment).sum((1, 2, 3)).float() / (covered | garment).sum((1, 2, 3)).float().clamp(min=1)).mean()
+    return {'loss': loss, 'l1': l1, 'ssim': 1 - structure, 'edges': edges, 'mask_l1': mask_l1,
+            'coverage': coverage, 'coverage_iou': iou}, result, mask
+
+
 def tom_losses(model, data, config):
+    if config['representation'] == photo_kept.PHOTO_KEPT:
+        return tom_losses_photo_kept(model, data, config)
     with autocast(config):
         out = model(channels_last(torch.cat([data['agnostic'], data['warped']], 1)))
     out = out.float()
@@ -384,7 +441,7 @@ class Warps:
     def add(self, data, indices):
         grid = self.warp.grid(self.theta[indices])
         data['warped'] = self.warp.sample(data['cloth'], grid)
-        data['warped_mask'] = self.warp.sample(data['cloth_mask'], grid)
+        data['warped_mask'] = self.warp.sample(data.get('cloth_foreground', data['cloth_mask']), grid)
         return data
 
 
@@ -451,7 +508,7 @@ def validate(name, model, samples, pool, config, warps=None):
     with torch.no_grad():
         for start in range(0, len(pool), config['batch']):
             indices = pool[start:start + config['batch']]
-            data = samples.batch(indices)
+            data = samples.batch(indices, tom_person_flags(name, config, None, len(indices)))
             if name == 'gmm':
                 losses, grid = gmm_losses(model, warp, data, config)
                 mask = warp.sample(data['cloth_mask'], grid) > 0.5
@@ -461,12 +518,23 @@ def validate(name, model, samples, pool, config, warps=None):
                 figures = {'l1': losses['l1'].item(), 'iou': (inter / union).mean().item()}
             else:
                 losses, _, _ = tom_losses(model, warps.add(data, indices), config)
-                figures = {'l1': losses['l1'].item(), 'ssim': losses['ssim'].item(), 'mask_l1': losses['mask_l1'].item()}
+                figures = {key: losses[key].item() for key in ('l1', 'ssim', 'mask_l1', 'coverage_iou') if key in losses}
             for key, value in figures.items():
                 sums[key] = sums.get(key, 0.0) + value * len(indices)
             count += len(indices)
     model.train()
     return {key: value / count for key, value in sums.items()}
+
+
+def tom_person_flags(stage_name, config, step, count):
+    """For the photo-kept TOM, which samples of a batch lose their hips (a half-body photo): a fixed function
+    of the seed and the step (a resumed run draws the same), none in validation (step None); None where no
+    person tensor is needed."""
+    if stage_name != 'tom' or config['representation'] != photo_kept.PHOTO_KEPT:
+        return None
+    if step is None:
+        return np.zeros(count, bool)
+    return np.random.default_rng([config['seed'], 7, step]).random(count) < config['drop_hips']
 
 
 def train(stage, samples, train_pool, val_pool, warps=None):
@@ -485,7 +553,7 @@ def train(stage, samples, train_pool, val_pool, warps=None):
         for group in stage.optimizer.param_groups:
             group['lr'] = stage.learning_rate(step)
         indices = batch_indices(step, stage.batch, train_pool, config['seed'])
-        data = samples.batch(indices)
+        data = samples.batch(indices, tom_person_flags(stage.name, config, step, len(indices)))
         if stage.name == 'gmm':
             losses, _ = gmm_losses(model, warp, data, config)
         else:
@@ -644,16 +712,25 @@ def export_models(config, gmm, tom, samples, out_dir, work):
     """Write the trained GMM and TOM into out_dir under the shipped names (cp_vton_gmm_small.onnx,
     cp_vton_tom_small.onnx, never the published pair's); check them in cv.dnn."""
     indices = np.arange(min(2, samples.count))
-    data = Warps(os.path.join(work, 'gmm_theta.npy')).add(samples.batch(indices), indices)
+    data = Warps(os.path.join(work, 'gmm_theta.npy')).add(
+        samples.batch(indices, tom_person_flags('tom', config, None, len(indices))), indices)
     settings = {key: value for key, value in config.items() if key not in _RUN_ONLY}
+    # the data folder relative to the checkout: a file that ships names no folder of the machine it was made on
+    settings['data'] = os.path.relpath(settings['data'], os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     described = {'description': 'CP-VTON %s trained by tools/train_cpvton.py on VITON train pairs',
                  'training': json.dumps(settings, sort_keys=True), gmm_rewrite.STANDARD_OPS_KEY: 'true'}
+    if config['representation'] == photo_kept.PHOTO_KEPT:
+        tom_input = torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)
+    else:
+        tom_input = torch.cat([data['agnostic'], data['warped']], 1)
     results = {}
     for name, model, inputs, names in (
             ('gmm', gmm, [data['agnostic'], data['cloth']], list(gmm_rewrite.GMM_INPUTS)),
-            ('tom', tom, [torch.cat([data['agnostic'], data['warped']], 1)], ['input'])):
+            ('tom', tom, [tom_input], ['input'])):
         path = os.path.join(out_dir, cp_vton.OWN_GMM_FILE if name == 'gmm' else cp_vton.OWN_TOM_FILE)
         metadata = dict(described, description=described['description'] % name.upper())
+        if name == 'tom':
+            metadata[photo_kept.REPRESENTATION_KEY] = config['representation']
         reference = export_onnx(model, inputs, names, path, metadata)
         results[name] = (path, check_in_cv_dnn(path, inputs, names, reference))
     return results
@@ -681,6 +758,15 @@ def build_parser():
                         help='GMM warped cloth-mask L1 weight (against the garment region)')
     parser.add_argument('--ssim-weight', type=float, default=1.0, help='TOM (1 - SSIM) loss weight')
     parser.add_argument('--mask-weight', type=float, default=1.0, help='TOM composition-mask L1 weight')
+    parser.add_argument('--representation', choices=(photo_kept.PHOTO_KEPT, photo_kept.CP_VTON),
+                        default=photo_kept.PHOTO_KEPT, help="the TOM's person representation (photo_kept.py); "
+                        "cp-vton: CP-VTON's 25 -> 4 channels")
+    parser.add_argument('--edge-weight', type=float, default=1.0,
+                        help='photo-kept TOM: L1 of the horizontal and vertical differences (edges)')
+    parser.add_argument('--coverage-weight', type=float, default=1.0,
+                        help="photo-kept TOM: the new garment's coverage (binary cross-entropy) weight")
+    parser.add_argument('--drop-hips', type=float, default=0.15,
+                        help='photo-kept TOM: share of training samples shown without hips (half-body photos)')
     parser.add_argument('--no-bf16', dest='bf16', action='store_false', help='train in float32')
     parser.add_argument('--threads', type=int, default=2, help='PyTorch threads')
     parser.add_argument('--log-every', type=int, default=25)
@@ -741,7 +827,8 @@ def main(argv=None):
     if args.stop_after == 'warps':
         return 0
     torch.manual_seed(config['seed'] + 1)
-    tom = Stage('tom', TOM(config['width']).to(memory_format=torch.channels_last), config, args.work)
+    channels = ((photo_kept.TOM_CHANNELS, 5) if config['representation'] == photo_kept.PHOTO_KEPT else (25, 4))
+    tom = Stage('tom', TOM(config['width'], *channels).to(memory_format=torch.channels_last), config, args.work)
     if not train(tom, samples, train_pool, val_pool, warps):
         return 0  # paused
     if args.stop_after == 'tom':
