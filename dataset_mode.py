@@ -14,7 +14,7 @@ from progress import Progress
 
 log = logging.getLogger(__name__)
 
-# try-ons through the TOM at once: 1, because on the CPU a batch is no faster (README, 'Catalogues')
+# try-ons through the TOM at once: 1, because on the CPU a batch is no faster (docs/catalogues.md)
 DEFAULT_BATCH = 1
 MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and of the cloth photo
 

@@ -114,7 +114,7 @@ def mismatch(precision):
     if precision == F32:
         return ('OpenVINO computes in bf16 on this CPU (probe error %.1e) and this OpenVINO build ignored the '
                 'request for f32 (%s=%s, or OpenVINO was started before it): results are NOT fp32-level; '
-                'see README, OpenVINO' % (measured_error(), ISA_CAP_VARIABLES[0],
+                'see docs/openvino.md' % (measured_error(), ISA_CAP_VARIABLES[0],
                                           os.environ.get(ISA_CAP_VARIABLES[0], 'unset')))
     if cpu_has_bf16() is False:
         return 'target cpu_bf16: this CPU has no bf16 units, OpenVINO computes in f32'

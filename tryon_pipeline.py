@@ -20,6 +20,7 @@ from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WID
 from errors import RuntimeFailure
 from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region, kept_edit_region
 from garment_check import check_garment
+from model_roles import HumanParser, PoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class VirtualTryOn:
         analysis = tryon.analyse(person)
         results = [tryon.infer(analysis, cloth) for cloth in clothes]"""
 
-    def __init__(self, cp_vton, pose=None, parsing=None):
+    def __init__(self, cp_vton, pose: Optional[PoseEstimator] = None, parsing: Optional[HumanParser] = None):
         self.cp_vton, self.pose, self.parsing = cp_vton, pose, parsing
 
     def setBackendAndTarget(self, backend_id, target_id):

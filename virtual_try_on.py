@@ -91,7 +91,7 @@ def build_parser():
                              'skip them, so that a rerun after a crash only does what is missing)')
     parser.add_argument('--batch', type=command_line.count_argument('--batch'), default=DEFAULT_BATCH,
                         help='try-ons that go through the TOM together (default: %(default)s; the same bytes '
-                             'as one at a time; on the CPU a batch is not faster, see README)')
+                             'as one at a time; on the CPU a batch is not faster, see docs/catalogues.md)')
     parser.add_argument('--shard', type=parse_shard, metavar='K/N',
                         help='with --dataroot or several try-ons: do only shard K of N of the list (N processes '
                              'or machines, K = 1..N, together write every result once)')

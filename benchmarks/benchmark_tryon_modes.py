@@ -9,7 +9,7 @@ them, asserts nothing about time.
    command line for both; the Laplacian variance inside the garment region (full resolution vs the 256x192
    result scaled up), on that photo and on one enlarged 3x.
 2. Many garments: analyse + 1 garment vs analyse + 10 garments, against one GMM + TOM forward.
-(The dataset-mode figures come from the command itself: see README, "CP-VTON's test protocol".)
+(The dataset-mode figures come from the command itself: see README, "Three uses".)
 """
 import argparse
 import os

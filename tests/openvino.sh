@@ -7,7 +7,7 @@
 #   bash tests/openvino.sh --build    # build (or reuse) only
 #
 # Everything lives in $OPENVINO_OPENCV_DIR (default ~/.cache/tryon-opencv-openvino); a finished build is reused.
-# Cost (README, "OpenVINO"): 0.7 GB before the compile; well over an hour of compiling on a shared 2-core machine.
+# Cost (docs/openvino.md): 0.7 GB before the compile; well over an hour of compiling on a shared 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

@@ -12,7 +12,7 @@ where the network allows it), an implementation independent of OpenVINO's CPU pl
 
 TRYON_OPENVINO_PRECISION picks the precision asked of OpenVINO's CPU plugin for the whole process
 (openvino_precision, before the first OpenVINO call): f32 (default) asserts the bounds below; bf16 (what
---target cpu_bf16 gives) only measures, as its differences are what README states, and asserts that bf16 is
+--target cpu_bf16 gives) only measures, as its differences are what docs/openvino.md states, and asserts that bf16 is
 in effect where the CPU has bf16 units. TRYON_OPENVINO_FIGURES=path also writes the figures as JSON.
 """
 import json

@@ -122,7 +122,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     """The exported GMM and TOM (opset 11, fp16 storage, free batch) in this OpenCV against PyTorch, with a
     batch of two; the GMM needs no Correlation rewrite, the TOM's instance norms are decomposed (OpenCV
     4.14's own differed by 2e-4 on these one-step eighth-width models; decomposed, 5e-6 on 4.14 and 5.1).
-    The shipped pair's figures on each OpenCV: README, 'Our own GMM and TOM'."""
+    The shipped pair's figures on each OpenCV: docs/models.md, 'Our own GMM and TOM'."""
     import cv2 as cv
     import onnx
     from tools import onnx_float32
