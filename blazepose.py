@@ -13,21 +13,31 @@ import os
 import cv2 as cv
 import numpy as np
 
-import common
+import dnn_backends
+import dnn_engines
+import errors
+import image_io
+import registry
 import tflite_onnx
 from coco_parts import COCO_PARTS, PART_INDEX
+from mediapipe_landmarks import BODY_LANDMARK_COUNT, PoseLandmark
 
 BLAZEPOSE_TFLITE = 'pose_landmark_full.tflite'
 BLAZEPOSE_DETECTOR_TFLITE = 'pose_detection.tflite'
-# MediaPipe pose landmark index for each COCO part (both name the PERSON's left/right);
+# MediaPipe pose landmark of each COCO part, in COCO order (both name the PERSON's left/right);
 # Neck (-1) is the midpoint of the shoulders.
-BLAZEPOSE_TO_COCO = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
+BLAZEPOSE_TO_COCO = tuple(int(landmark) for landmark in (
+    PoseLandmark.NOSE, -1, PoseLandmark.RIGHT_SHOULDER, PoseLandmark.RIGHT_ELBOW, PoseLandmark.RIGHT_WRIST,
+    PoseLandmark.LEFT_SHOULDER, PoseLandmark.LEFT_ELBOW, PoseLandmark.LEFT_WRIST, PoseLandmark.RIGHT_HIP,
+    PoseLandmark.RIGHT_KNEE, PoseLandmark.RIGHT_ANKLE, PoseLandmark.LEFT_HIP, PoseLandmark.LEFT_KNEE,
+    PoseLandmark.LEFT_ANKLE, PoseLandmark.RIGHT_EYE, PoseLandmark.LEFT_EYE, PoseLandmark.RIGHT_EAR,
+    PoseLandmark.LEFT_EAR))
 
 # MediaPipe's pose pipeline (mediapipe 0.10.21, modules/pose_detection and modules/pose_landmark
 # graphs and their calculator options), as data.
 # the networks' input facts (size, mean, scale, RGB) are in models.yml
-DETECTOR_INPUT = common.model_registry()[BLAZEPOSE_DETECTOR_TFLITE]['input']
-LANDMARK_INPUT = common.model_registry()[BLAZEPOSE_TFLITE]['input']
+DETECTOR_INPUT = registry.model_registry()[BLAZEPOSE_DETECTOR_TFLITE]['input']
+LANDMARK_INPUT = registry.model_registry()[BLAZEPOSE_TFLITE]['input']
 POSE_DETECTOR = {
     'input_size': DETECTOR_INPUT['width'],  # ImageToTensor: letterboxed square, RGB in [-1, 1], zero border
     'anchor_strides': (8, 16, 32, 32, 32),  # SsdAnchors: fixed-size anchors, offset 0.5, 2 per layer
@@ -46,12 +56,12 @@ POSE_ROI = {                                # PoseDetectionToRoi / PoseLandmarks
 }
 POSE_LANDMARKS = {
     'input_size': LANDMARK_INPUT['width'],  # ImageToTensor: RGB in [0, 1], replicated border
-    'count': 39,                            # 33 landmarks + 6 auxiliary (33, 34: the ROI points)
+    'count': 39,                            # 33 landmarks + 6 auxiliary (ROI_CENTRE, ROI_SCALE first)
     'heatmap_kernel': 7,                    # RefineLandmarksFromHeatmap
     'heatmap_min_confidence': 0.5,
     'presence_threshold': 0.5,
 }
-BLAZEPOSE_CALIBRATION = os.path.join(common.REPO_DIR, 'models', 'blazepose_coco_calibration.json')
+BLAZEPOSE_CALIBRATION = os.path.join(registry.REPO_DIR, 'models', 'blazepose_coco_calibration.json')
 
 
 def sigmoid(x):
@@ -111,27 +121,27 @@ class BlazePose:
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU,
                  threshold=None, detector=None, calibration=BLAZEPOSE_CALIBRATION, refine_passes=0):
         if not os.path.isfile(model):
-            raise common.UsageError('pose model file not found: %s' % model)
+            raise errors.UsageError('pose model file not found: %s' % model)
         self.model_path = model
         self.detector_path = detector or os.path.join(os.path.dirname(model) or '.', BLAZEPOSE_DETECTOR_TFLITE)
         if not os.path.isfile(self.detector_path):
-            raise common.UsageError('BlazePose person detector not found: %s (get it with: tryon-models %s)'
+            raise errors.UsageError('BlazePose person detector not found: %s (get it with: tryon-models %s)'
                                     % (self.detector_path, BLAZEPOSE_DETECTOR_TFLITE))
         self.threshold = None if threshold is None else float(threshold)
         self.refine_passes = int(refine_passes)
         self.calibration = load_pose_calibration(calibration) if calibration else None
         # OpenCV 5's new engine returns only one of the five outputs: use the classic one
-        self.engine = common.CLASSIC_ENGINE
-        self.net = common.load_net(cv.dnn.readNetFromTFLite, model, self.engine)
+        self.engine = dnn_engines.CLASSIC_ENGINE
+        self.net = dnn_engines.load_net(cv.dnn.readNetFromTFLite, model, self.engine)
         names = list(self.net.getUnconnectedOutLayersNames())
         if not {'Identity', 'Identity_1', 'Identity_2', 'Identity_3'} <= set(names):
-            raise common.UsageError('%s is not a BlazePose landmark model (outputs %s)' % (model, names))
+            raise errors.ModelLoadError('%s is not a BlazePose landmark model (outputs %s)' % (model, names))
         self.output_names = ['Identity', 'Identity_1', 'Identity_2', 'Identity_3']
         try:
             with open(self.detector_path, 'rb') as f:
                 detector_onnx = tflite_onnx.tflite_to_onnx(f.read())
         except OSError as err:
-            raise common.UsageError('cannot read %s: %s' % (self.detector_path, err))
+            raise errors.ModelLoadError('cannot read %s: %s' % (self.detector_path, err))
         self.detector_bytes = np.frombuffer(detector_onnx.SerializeToString(), np.uint8)
         self.detector_engine = None
         self.anchors = ssd_anchor_centres(POSE_DETECTOR['input_size'], POSE_DETECTOR['anchor_strides'],
@@ -139,12 +149,12 @@ class BlazePose:
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        common.set_backend_target(self.net, backend_id, target_id, self.engine)
-        engine = common.dnn_engine(backend_id, target_id)
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, self.engine)
+        engine = dnn_engines.dnn_engine(backend_id, target_id)
         if self.detector_engine is None or engine != self.detector_engine:
-            self.detector = common.load_net(cv.dnn.readNetFromONNX, self.detector_bytes, engine)
+            self.detector = dnn_engines.load_net(cv.dnn.readNetFromONNX, self.detector_bytes, engine)
             self.detector_engine = engine
-        common.set_backend_target(self.detector, backend_id, target_id, engine)
+        dnn_backends.set_backend_target(self.detector, backend_id, target_id, engine)
         self.backend_id, self.target_id = backend_id, target_id
 
     # ------------------------------------------------------------------ detector
@@ -224,7 +234,7 @@ class BlazePose:
         """Everything one photo gives: dict with 'landmarks' (39, 5) (x, y in image pixels where a
         pixel's centre is at +0.5, z, visibility, presence) or None, 'presence', 'mask' (H, W)
         float32 in [0, 1]."""
-        image_bgr = common.check_image(image_bgr, 'pose estimation')
+        image_bgr = image_io.check_image(image_bgr, 'pose estimation')
         image_h, image_w = image_bgr.shape[:2]
         result = {'landmarks': None, 'presence': 0.0, 'mask': None}
         detection = self.detect(image_bgr)
@@ -240,7 +250,8 @@ class BlazePose:
                     break
                 result = {'landmarks': landmarks, 'presence': presence, 'crop_mask': mask, 'to_crop': to_crop}
                 # optional second pass on the landmark-derived ROI (MediaPipe's tracking ROI)
-                centre, side, rotation = alignment_roi(landmarks[33, :2], landmarks[34, :2])
+                centre, side, rotation = alignment_roi(landmarks[PoseLandmark.ROI_CENTRE, :2],
+                                                         landmarks[PoseLandmark.ROI_SCALE, :2])
         if result.get('crop_mask') is not None:
             result['mask'] = cv.warpPerspective(result.pop('crop_mask'), result['to_crop'], (image_w, image_h),
                                                 flags=cv.INTER_LINEAR | cv.WARP_INVERSE_MAP,
@@ -332,8 +343,9 @@ def blazepose_to_coco(landmarks):
     index = np.array(BLAZEPOSE_TO_COCO)
     keypoints = landmarks[np.where(index >= 0, index, 0)][:, [0, 1, 3]].copy()
     neck = PART_INDEX['Neck']
-    keypoints[neck, :2] = 0.5 * (landmarks[11, :2] + landmarks[12, :2])
-    keypoints[neck, 2] = min(landmarks[11, 3], landmarks[12, 3])
+    left, right = landmarks[PoseLandmark.LEFT_SHOULDER], landmarks[PoseLandmark.RIGHT_SHOULDER]
+    keypoints[neck, :2] = 0.5 * (left[:2] + right[:2])
+    keypoints[neck, 2] = min(left[3], right[3])
     return keypoints
 
 
@@ -342,15 +354,16 @@ def pose_calibration_features(landmarks):
     the shoulders and hips, unit the mid-shoulder to mid-hip length. Features: the frame
     coordinates (x, y) and depth z of the 33 landmarks, their visibility, and a constant 1."""
     landmarks = np.asarray(landmarks, np.float64)
-    shoulders, hips = 0.5 * (landmarks[11, :2] + landmarks[12, :2]), 0.5 * (landmarks[23, :2] + landmarks[24, :2])
+    shoulders = 0.5 * (landmarks[PoseLandmark.LEFT_SHOULDER, :2] + landmarks[PoseLandmark.RIGHT_SHOULDER, :2])
+    hips = 0.5 * (landmarks[PoseLandmark.LEFT_HIP, :2] + landmarks[PoseLandmark.RIGHT_HIP, :2])
     origin = 0.5 * (shoulders + hips)
     scale = max(float(np.hypot(*(hips - shoulders))), 1e-6)
-    body = landmarks[:33]
+    body = landmarks[:BODY_LANDMARK_COUNT]
     features = np.concatenate([((body[:, :2] - origin) / scale).ravel(), body[:, 2] / scale, body[:, 3], [1.0]])
     return features, origin, scale
 
 
-POSE_CALIBRATION_FEATURES = 33 * 4 + 1
+POSE_CALIBRATION_FEATURES = BODY_LANDMARK_COUNT * 4 + 1
 
 
 def apply_pose_calibration(landmarks, calibration):
@@ -379,5 +392,5 @@ def load_pose_calibration(path):
         if len(table['show_threshold']) != len(COCO_PARTS):
             raise ValueError('%d show thresholds, expected %d' % (len(table['show_threshold']), len(COCO_PARTS)))
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise common.UsageError('BlazePose calibration %s is not usable: %s' % (path, err))
+        raise errors.UsageError('BlazePose calibration %s is not usable: %s' % (path, err))
     return table

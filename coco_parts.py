@@ -2,6 +2,30 @@
 
 Every pose estimator here (openpose.OpenPose, blazepose.BlazePose) reports keypoints in this order.
 """
+from enum import IntEnum
+
+
+class CocoPart(IntEnum):
+    """A keypoint's row in the (18, 3) keypoints: keypoints[CocoPart.NECK]."""
+    NOSE = 0
+    NECK = 1
+    R_SHOULDER = 2
+    R_ELBOW = 3
+    R_WRIST = 4
+    L_SHOULDER = 5
+    L_ELBOW = 6
+    L_WRIST = 7
+    R_HIP = 8
+    R_KNEE = 9
+    R_ANKLE = 10
+    L_HIP = 11
+    L_KNEE = 12
+    L_ANKLE = 13
+    R_EYE = 14
+    L_EYE = 15
+    R_EAR = 16
+    L_EAR = 17
+
 
 COCO_PARTS = ('Nose', 'Neck', 'RShoulder', 'RElbow', 'RWrist', 'LShoulder', 'LElbow', 'LWrist',
               'RHip', 'RKnee', 'RAnkle', 'LHip', 'LKnee', 'LAnkle', 'REye', 'LEye', 'REar', 'LEar')

@@ -9,11 +9,14 @@ import functools
 import cv2 as cv
 import numpy as np
 
-import common
+import dnn_backends
+import dnn_engines
 import photo_kept
-from garment_mask import cloth_mask
 import pil_bilinear
-from common import RuntimeFailure, UsageError
+import registry
+import synthetic_models
+from errors import RuntimeFailure, UsageError, error_line
+from garment_mask import cloth_mask
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
 from onnx_facts import is_synthetic, onnx_summary
 
@@ -22,7 +25,7 @@ GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
 # published pair is not in the models directory
 OWN_GMM_FILE, OWN_TOM_FILE = 'cp_vton_gmm_small.onnx', 'cp_vton_tom_small.onnx'
 # CP-VTON's fine_height, fine_width: the input of both networks (models.yml)
-HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
+HEIGHT, WIDTH = registry.model_input(GMM_FILE, 'height'), registry.model_input(GMM_FILE, 'width')
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
@@ -262,7 +265,7 @@ class CpVton:
                  kept_labels=KEPT_LABELS):
         self.gmm_path, self.tom_path = gmm_path, tom_path
         self.kept_labels = np.asarray(kept_labels)
-        self._load(common.dnn_engine(backend_id, target_id))
+        self._load(dnn_engines.dnn_engine(backend_id, target_id))
         self.setBackendAndTarget(backend_id, target_id)
         self.head_lut = head_lookup(self.kept_labels)
 
@@ -288,22 +291,22 @@ class CpVton:
             try:
                 self.tom = tom.result()
             except cv.error as err:
-                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, common.error_line(err)))
+                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, error_line(err)))
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
-            common.warn_synthetic(self.gmm_path, 'cloth warp')
+            synthetic_models.warn_synthetic(self.gmm_path, 'cloth warp')
         if tom_synthetic:
-            common.warn_synthetic(self.tom_path, 'try-on')
+            synthetic_models.warn_synthetic(self.tom_path, 'try-on')
         self.engine = engine
 
     def setBackendAndTarget(self, backend_id, target_id):
-        engine = common.dnn_engine(backend_id, target_id)
+        engine = dnn_engines.dnn_engine(backend_id, target_id)
         if engine != self.engine:
             self._load(engine)  # OpenCV 5: a non-CPU backend or target needs the classic engine
         self.backend_id, self.target_id = backend_id, target_id
         for net in (self.gmm, self.tom):
-            common.set_backend_target(net, backend_id, target_id, engine)
+            dnn_backends.set_backend_target(net, backend_id, target_id, engine)
 
     def prepare_agnostic(self, labels, person, pose):
         """cloth_agnostic with this model's kept labels: (1, 22, 256, 192) float32."""

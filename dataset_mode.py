@@ -2,23 +2,19 @@
 keypoints replace the networks, and every pair's 256x192 result is written."""
 import logging
 import os
-import time
 
-import cv2 as cv
-
-import common
 import human_parsing
+import image_io
 import openpose
-from common import RuntimeFailure, UsageError
+from batch_runner import TryOnItem, run_batch
 from cp_vton import HEIGHT, WIDTH, CpVton, crop_to_ratio, to_image
+from errors import UsageError
 from garment_check import check_garment
-from progress import Progress, peak_memory_text
-from shards import shard_bounds, take_shard
-from tryon_pipeline import load_tryon
+from progress import Progress
 
 log = logging.getLogger(__name__)
 
-# try-ons through the TOM at once: 1, because on the CPU a batch is no faster (README, 'Catalogues')
+# try-ons through the TOM at once: 1, because on the CPU a batch is no faster (docs/catalogues.md)
 DEFAULT_BATCH = 1
 MIN_SIZE = (HEIGHT // 4, WIDTH // 4)  # smallest (h, w) of the person crop and of the cloth photo
 
@@ -59,36 +55,6 @@ def read_pairs(path):
     return pairs
 
 
-class PendingTryOn:
-    """One pair read and analysed, waiting for its batch: where its results go, its analysis and garment."""
-
-    def __init__(self, number, names, output, warped_output, analysis, cloth):
-        self.number, self.names, self.output, self.warped_output = number, names, output, warped_output
-        self.analysis, self.cloth = analysis, cloth
-
-
-def render_batch(tryon, pending, batch, write, on_failure):
-    """GMM + TOM of the pending try-ons (CpVton.render_many, the TOM `batch` at a time), then
-    write(item, grid, warped, tom_output) for each. A failure of the networks fails every item of the
-    batch, a failure to write only its item; on_failure(item, err) reports each. Returns (written, failed)."""
-    written = failed = 0
-    try:
-        rendered = tryon.cp_vton.render_many([item.analysis.agnostic for item in pending],
-                                             [item.cloth for item in pending], batch)
-    except (UsageError, RuntimeFailure, cv.error) as err:
-        for item in pending:
-            on_failure(item, err)
-        return 0, len(pending)
-    for item, (grid, warped, tom_output) in zip(pending, rendered):
-        try:
-            write(item, grid, warped, tom_output)
-            written += 1
-        except (UsageError, RuntimeFailure, cv.error) as err:
-            failed += 1
-            on_failure(item, err)
-    return written, failed
-
-
 def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwrite=False, progress=True, batch=1):
     """CP-VTON's test protocol over a dataset in its layout (DIR/image, cloth, image-parse, pose/<stem>_keypoints.json):
     the dataset's parsing and keypoints replace the networks; each pair's 256x192 result is written as
@@ -97,92 +63,35 @@ def run_dataset(make_tryon, dataroot, pairs, out_dir, save_warped=False, overwri
     its name is whole. Existing results are skipped unless overwrite; a bad pair is logged on one line and
     skipped. `batch` pairs go through the TOM together (CpVton.render_many: the same bytes as one at a
     time). make_tryon() gives the VirtualTryOn, called on the first pair that needs it (a rerun over
-    finished results loads no model). Returns (written, skipped, failed) counts."""
-    os.makedirs(out_dir, exist_ok=True)
-    tryon = None
-    written = skipped = failed = 0
-    bar = Progress(len(pairs), 'pairs', enabled=progress)
-    pending = []
+    finished results loads no model). Runs batch_runner.run_batch; returns its BatchCounts."""
+    image_io.make_directory(out_dir)
+    items = []
+    for number, (person_name, cloth_name) in enumerate(pairs, 1):
+        outputs = [os.path.join(out_dir, default_output_name(person_name, cloth_name))]
+        if save_warped:
+            outputs.append(os.path.join(out_dir, warped_output_name(person_name, cloth_name)))
+        items.append(TryOnItem(number, (person_name, cloth_name), outputs,
+                               'pair %d (%s %s)' % (number, person_name, cloth_name)))
 
-    def report(number, names, err):
-        log.error('pair %d (%s %s) skipped: %s', number, *names, common.error_line(err))
+    def prepare(item, tryon):
+        person_name, cloth_name = item.names
+        stem = os.path.splitext(person_name)[0]
+        person_path = os.path.join(dataroot, 'image', person_name)
+        cloth_path = os.path.join(dataroot, 'cloth', cloth_name)
+        person = image_io.read_image(person_path, 'person photo')
+        cloth = image_io.read_image(cloth_path, 'cloth photo')
+        check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+        check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+        check_garment(cloth, 'cloth photo %s' % cloth_path)
+        labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
+        keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
+        item.analysis, item.cloth = tryon().analyse(person, keypoints, labels), cloth
 
     def write(item, grid, warped, tom_output):
         if save_warped:
-            common.write_image(item.warped_output, to_image(warped[0]))
-        common.write_image(item.output, CpVton.compose(tom_output, warped, item.analysis.person, item.analysis.labels, item.analysis.agnostic))
+            image_io.write_image(item.outputs[1], to_image(warped[0]))
+        image_io.write_image(item.outputs[0], CpVton.compose(tom_output, warped, item.analysis.person,
+                                                             item.analysis.labels, item.analysis.agnostic))
 
-    def flush(done):
-        nonlocal written, failed
-        if pending:
-            counts = render_batch(tryon, pending, batch, write, lambda item, err: report(item.number, item.names, err))
-            written, failed = written + counts[0], failed + counts[1]
-            pending.clear()
-        bar.update(done)
-
-    for number, (person_name, cloth_name) in enumerate(pairs, 1):
-        output = os.path.join(out_dir, default_output_name(person_name, cloth_name))
-        warped_output = os.path.join(out_dir, warped_output_name(person_name, cloth_name))
-        if not overwrite and os.path.exists(output) and (not save_warped or os.path.exists(warped_output)):
-            skipped += 1
-            bar.skip(number)  # not in the rate: a rerun that only skips shows no absurd pairs/s
-            continue
-        stem = os.path.splitext(person_name)[0]
-        try:
-            person_path = os.path.join(dataroot, 'image', person_name)
-            cloth_path = os.path.join(dataroot, 'cloth', cloth_name)
-            person = common.read_image(person_path, 'person photo')
-            cloth = common.read_image(cloth_path, 'cloth photo')
-            check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
-            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
-            check_garment(cloth, 'cloth photo %s' % cloth_path)
-            labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
-            keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
-            if tryon is None:
-                tryon = make_tryon()
-            pending.append(PendingTryOn(number, (person_name, cloth_name), output, warped_output,
-                                        tryon.analyse(person, keypoints, labels), cloth))
-        except (UsageError, RuntimeFailure, cv.error) as err:
-            failed += 1
-            report(number, (person_name, cloth_name), err)
-        if len(pending) >= batch:
-            flush(number)
-    flush(len(pairs))
-    bar.close(len(pairs))
-    return written, skipped, failed
-
-
-def _make_directory(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as err:
-        raise UsageError('cannot create output directory %s: %s' % (path, err.strerror or err))
-
-
-def dataset_main(args, backend_id, target_id, progress=None):
-    """--dataroot/--pairs: CP-VTON's test protocol (run_dataset). Exit status 1 when a pair was skipped.
-    The progress line shows when this module's log shows info messages (not under -q), or as told."""
-    if progress is None:
-        progress = log.isEnabledFor(logging.INFO)
-    if not (args.dataroot and args.pairs and args.output):
-        raise UsageError('dataset mode needs --dataroot, --pairs and -o (the output directory)')
-    if args.input or args.cloth:
-        raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
-    if not os.path.isdir(args.dataroot):
-        raise UsageError('dataset directory not found: %s' % args.dataroot)
-    listed = read_pairs(args.pairs)
-    pairs = take_shard(listed, args.shard)
-    if args.shard:
-        log.info('shard %d/%d: pairs %d-%d of %d', *args.shard, *shard_bounds(len(listed), *args.shard), len(listed))
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise UsageError('output path is not a directory: %s' % args.output)
-    _make_directory(args.output)
-    start = time.monotonic()
-    written, skipped, failed = run_dataset(lambda: load_tryon(args, backend_id, target_id, False, False),
-                                           args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
-                                           progress, args.batch)
-    seconds = time.monotonic() - start
-    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; '
-             'peak memory %s', len(pairs), written, skipped, failed, seconds,
-             written / seconds if seconds > 0 else 0.0, peak_memory_text())
-    return 1 if failed else 0
+    return run_batch(items, make_tryon, prepare, write, batch=batch, overwrite=overwrite,
+                     progress=Progress(len(items), 'pairs') if progress else None)

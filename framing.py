@@ -8,7 +8,7 @@ framing; parts of the box outside the photo are filled by repeating its edge."""
 import cv2 as cv
 import numpy as np
 
-import common
+import registry
 from coco_parts import PART_INDEX
 
 # a box within these of the centre crop's is the centre crop: VITON-framed photos keep CP-VTON's crop exactly
@@ -17,7 +17,7 @@ SAME_SCALE, SAME_PLACE = 0.15, 0.08
 
 def viton_framing():
     """VITON's median person in the 192x256 frame (models.yml): neck (x, y), shoulder width, neck-to-hips."""
-    facts = common.model_registry()['cp_vton_gmm.onnx']['framing']
+    facts = registry.model_registry()['cp_vton_gmm.onnx']['framing']
     return tuple(facts['neck']), float(facts['shoulder_width']), float(facts['torso'])
 
 

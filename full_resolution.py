@@ -5,7 +5,6 @@ import cv2 as cv
 import numpy as np
 
 from cp_vton import HEIGHT, WIDTH, sigmoid, tanh, to_image
-from garment_mask import cloth_mask  # noqa: F401 (its home before garment_mask.py)
 import photo_kept
 
 # full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms) and

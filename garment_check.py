@@ -4,7 +4,7 @@ instead of a torso painted in that flat colour."""
 import cv2 as cv
 import numpy as np
 
-from common import RuntimeFailure
+from errors import RuntimeFailure
 from cp_vton import resize_to_model
 from garment_mask import cloth_mask
 

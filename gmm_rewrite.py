@@ -7,8 +7,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-import common
-from common import RuntimeFailure, UsageError
+import dnn_engines
+import image_io
+import registry
+from errors import RuntimeFailure, UsageError
 from onnx_facts import is_synthetic, onnx_summary
 
 GMM_INPUTS = ('input.1', 'input.18')  # agnostic (1, 22, 256, 192), cloth (1, 3, 256, 192)
@@ -114,7 +116,7 @@ def _store_gmm_cache(path, prefix, name, data):
     for directory in gmm_cache_dirs(path):
         try:
             os.makedirs(directory, exist_ok=True)
-            cached = common.write_bytes(os.path.join(directory, name), data)
+            cached = image_io.write_bytes(os.path.join(directory, name), data)
         except (OSError, UsageError):
             continue
         for old in os.listdir(directory):
@@ -163,7 +165,7 @@ def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
     The rewrite (onnx parse, shape inference, serialisation: seconds) is cached as an ONNX file
     named by the source's size and sha256 (see gmm_cache_dirs), written atomically, so a changed
     source can never meet an old rewrite; a cache that OpenCV cannot read is rewritten. The sha256 is
-    common.stamped_sha256's, the stamp verify_published keeps: an unchanged file is not hashed again."""
+    registry.stamped_sha256's, the stamp verify_published keeps: an unchanged file is not hashed again."""
     metadata = check_gmm(path)
     if metadata.get(STANDARD_OPS_KEY, '').lower() == 'true':  # nothing to rewrite (tools/train_cpvton.py)
         if tanh_in_numpy:
@@ -172,7 +174,7 @@ def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
                 return read_onnx_buffer(model.SerializeToString(), engine), is_synthetic(metadata), True
         return read_onnx_file(path, engine), is_synthetic(metadata), False
     if cache:
-        prefix, name = _gmm_cache_name(path, os.path.getsize(path), common.stamped_sha256(path))
+        prefix, name = _gmm_cache_name(path, os.path.getsize(path), registry.stamped_sha256(path))
         for directory in gmm_cache_dirs(path):
             cached = os.path.join(directory, name)
             if os.path.isfile(cached):
@@ -189,9 +191,9 @@ def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
 
 
 def read_onnx_file(path, engine=None):
-    return common.read_net(cv.dnn.readNetFromONNX, path, engine)
+    return dnn_engines.read_net(cv.dnn.readNetFromONNX, path, engine)
 
 
 def read_onnx_buffer(buffer, engine=None):
-    return common.read_net(cv.dnn.readNetFromONNX, np.frombuffer(buffer, np.uint8), engine)
+    return dnn_engines.read_net(cv.dnn.readNetFromONNX, np.frombuffer(buffer, np.uint8), engine)
 

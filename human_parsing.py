@@ -34,21 +34,25 @@ import cv2 as cv
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-import common
+import command_line
+import dnn_backends
+import dnn_engines
+import errors
+import image_io
 import label_argmax
 import mediapipe_parsing
+import registry
+import synthetic_models
+from lip_labels import LABEL_NAMES, LIP_CLASS_COUNT, Lip, mirrored
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = 'lip_jppnet_384.pb'
 # OpenCV 5.1 dropped the TensorFlow importer: JPPNet's frozen graph reads on OpenCV 4.x and 5.0 only
 TENSORFLOW_IMPORTER = hasattr(cv.dnn, 'readNetFromTensorflow')
-N_CLASSES = 20
-LABEL_NAMES = ('Background', 'Hat', 'Hair', 'Glove', 'Sunglasses', 'UpperClothes', 'Dress', 'Coat',
-               'Socks', 'Pants', 'Jumpsuits', 'Scarf', 'Skirt', 'Face', 'Left-arm', 'Right-arm',
-               'Left-leg', 'Right-leg', 'Left-shoe', 'Right-shoe')
+N_CLASSES = LIP_CLASS_COUNT
 # channel order of a mirrored image's scores seen unmirrored: left and right body parts trade places
-MIRROR_CHANNELS = np.array(list(range(14)) + [15, 14, 17, 16, 19, 18])
+MIRROR_CHANNELS = np.array([mirrored(label) for label in Lip])
 
 COLORMAP_NAME = 'human_colormap.mat'
 # LIP's human_colormap.mat holds k/256 fractions; MATLAB, which wrote the VITON/CP-VTON palette PNGs,
@@ -71,10 +75,10 @@ def load_colormap(path):
     try:
         colormap = scipy.io.loadmat(path)['colormap']
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise common.UsageError('cannot read the LIP colormap %s: %s' % (path, err))
+        raise errors.UsageError('cannot read the LIP colormap %s: %s' % (path, err))
     colormap = np.asarray(colormap, dtype=np.float64)
     if colormap.shape != (N_CLASSES, 3) or colormap.min() < 0 or colormap.max() > 1:
-        raise common.UsageError('%s: colormap is not 20x3 fractions in [0, 1]' % path)
+        raise errors.UsageError('%s: colormap is not 20x3 fractions in [0, 1]' % path)
     return np.floor(colormap * 255 + 0.5).astype(np.uint8)  # MATLAB round: half away from zero
 
 
@@ -82,7 +86,7 @@ def palette(path=None):
     """LIP palette as (20, 3) uint8 RGB: from `path`, else models_dir()/human_colormap.mat, else the
     built-in copy of that file."""
     if path is None:
-        path = os.path.join(common.models_dir(), COLORMAP_NAME)
+        path = os.path.join(registry.models_dir(), COLORMAP_NAME)
         if not os.path.isfile(path):
             return LIP_PALETTE_RGB.copy()
     return load_colormap(path)
@@ -91,11 +95,11 @@ def palette(path=None):
 def _check_labels(labels):
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.size == 0:
-        raise common.UsageError('a label map must be a non-empty 2-D array, got shape %s' % (labels.shape,))
+        raise errors.UsageError('a label map must be a non-empty 2-D array, got shape %s' % (labels.shape,))
     if labels.dtype.kind not in 'ui' and labels.dtype != np.bool_:
-        raise common.UsageError('a label map must hold integers, got %s' % labels.dtype)
+        raise errors.UsageError('a label map must hold integers, got %s' % labels.dtype)
     if labels.min() < 0 or labels.max() >= N_CLASSES:
-        raise common.UsageError('label %d out of range 0..%d' % (
+        raise errors.UsageError('label %d out of range 0..%d' % (
             labels.max() if labels.max() >= N_CLASSES else labels.min(), N_CLASSES - 1))
     return labels.astype(np.uint8, copy=False)
 
@@ -128,9 +132,9 @@ def read_parsing(path, palette_rgb=None):
     0..19 (LIP), a palette ('P' mode) PNG whose indices are the labels (VITON / CP-VTON), or a colour
     rendering (each pixel mapped to its nearest palette colour)."""
     if not os.path.exists(path):
-        raise common.UsageError('parsing file not found: %s' % path)
+        raise errors.UsageError('parsing file not found: %s' % path)
     if os.path.isdir(path):
-        raise common.UsageError('parsing path is a directory: %s' % path)
+        raise errors.UsageError('parsing path is a directory: %s' % path)
     try:
         with Image.open(path) as image:
             image.load()
@@ -148,14 +152,14 @@ def read_parsing(path, palette_rgb=None):
                 else:
                     labels = nearest_label(rgb[..., ::-1], palette_rgb)
             else:
-                raise common.UsageError('parsing file %s has unsupported image mode %s' % (path, mode))
+                raise errors.UsageError('parsing file %s has unsupported image mode %s' % (path, mode))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise common.UsageError('parsing file is not a readable image: %s (%s)' % (path, err))
+        raise errors.UsageError('parsing file is not a readable image: %s (%s)' % (path, err))
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.size == 0:
-        raise common.UsageError('parsing file %s is not a 2-D label map' % path)
+        raise errors.UsageError('parsing file %s is not a 2-D label map' % path)
     if labels.max() >= N_CLASSES or labels.min() < 0:
-        raise common.UsageError('parsing file %s holds label %d; LIP labels are 0..%d'
+        raise errors.UsageError('parsing file %s holds label %d; LIP labels are 0..%d'
                                 % (path, labels.max(), N_CLASSES - 1))
     return labels.astype(np.uint8)
 
@@ -166,12 +170,12 @@ def write_parsing(path, labels, form='palette', palette_rgb=None):
     labels = _check_labels(labels)
     ext = os.path.splitext(path)[1].lower()
     if form in ('palette', 'grey') and ext not in LOSSLESS_LABEL_FORMATS:
-        raise common.UsageError('a %s label map needs a lossless format such as .png, not %r: %s'
+        raise errors.UsageError('a %s label map needs a lossless format such as .png, not %r: %s'
                                 % (form, ext or 'no extension', path))
     if form == 'grey':
-        return common.write_image(path, labels)
+        return image_io.write_image(path, labels)
     if form == 'colour':
-        return common.write_image(path, colorize(labels, palette_rgb))
+        return image_io.write_image(path, colorize(labels, palette_rgb))
     if form != 'palette':
         raise ValueError("form must be 'palette', 'grey' or 'colour', not %r" % (form,))
     image = Image.frombytes('P', (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
@@ -181,10 +185,10 @@ def write_parsing(path, labels, form='palette', palette_rgb=None):
     else:
         pil_format = {'.bmp': 'BMP', '.tif': 'TIFF', '.tiff': 'TIFF'}.get(ext)
         if pil_format is None:
-            raise common.UsageError('a palette label map is written as .png, .bmp or .tif: %s' % path)
+            raise errors.UsageError('a palette label map is written as .png, .bmp or .tif: %s' % path)
     buffer = io.BytesIO()
     image.save(buffer, format=pil_format)
-    return common.write_bytes(path, buffer.getvalue())
+    return image_io.write_bytes(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------- score merge
@@ -236,20 +240,20 @@ class JppNet:
     """LIP JPPNet human parsing (lip_jppnet_384.pb) with OpenCV's dnn module."""
 
     # LIP's BGR mean, and the (width, height) the published graph resizes every input to (models.yml)
-    MEAN_BGR = tuple(common.model_input(MODEL_NAME, 'mean'))
-    INPUT_SIZE = (common.model_input(MODEL_NAME, 'width'), common.model_input(MODEL_NAME, 'height'))
+    MEAN_BGR = tuple(registry.model_input(MODEL_NAME, 'mean'))
+    INPUT_SIZE = (registry.model_input(MODEL_NAME, 'width'), registry.model_input(MODEL_NAME, 'height'))
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         if not os.path.isfile(model):
-            raise common.UsageError('parsing model file not found: %s' % model)
+            raise errors.UsageError('parsing model file not found: %s' % model)
         if not TENSORFLOW_IMPORTER:
-            raise common.RuntimeFailure('OpenCV %s has no TensorFlow importer (removed in 5.1): the JPPNet graph %s '
+            raise errors.ModelLoadError('OpenCV %s has no TensorFlow importer (removed in 5.1): the JPPNet graph %s '
                                         'needs OpenCV 4.x or 5.0 (without a parsing model, MediaPipe\'s models parse)'
                                         % (cv.__version__, model))
         self.model_path = model
         self.synthetic = is_synthetic_model(model)
         if self.synthetic:
-            common.warn_synthetic(model, 'human parsing')
+            synthetic_models.warn_synthetic(model, 'human parsing')
         self._engine = self._requested_engine = None
         self._net = None
         self.setBackendAndTarget(backend_id, target_id)
@@ -266,16 +270,16 @@ class JppNet:
                 self._engine = cv.dnn.ENGINE_CLASSIC  # an op the new engine lacks: the classic one has it
                 return cv.dnn.readNetFromTensorflow(self.model_path, '', cv.dnn.ENGINE_CLASSIC)
         except cv.error as err:
-            raise common.RuntimeFailure('cannot load the TensorFlow parsing model %s: %s'
-                                        % (self.model_path, common.error_line(err)))
+            raise errors.ModelLoadError('cannot load the TensorFlow parsing model %s: %s'
+                                        % (self.model_path, errors.error_line(err)))
 
     def setBackendAndTarget(self, backend_id, target_id):
-        engine = common.dnn_engine(backend_id, target_id)
+        engine = dnn_engines.dnn_engine(backend_id, target_id)
         if self._net is None or engine != self._requested_engine:
             self._engine = self._requested_engine = engine
             self._net = self._load(engine)
         self.backend_id, self.target_id = backend_id, target_id
-        common.set_backend_target(self._net, backend_id, target_id, self._engine)
+        dnn_backends.set_backend_target(self._net, backend_id, target_id, self._engine)
 
     def preprocess(self, image_bgr):
         """Blob of the image resized to 384x384 and its mirror, LIP mean subtracted."""
@@ -289,7 +293,7 @@ class JppNet:
 
     def forward_scores(self, image_bgr):
         """Raw network output for the image: (2, 20, h, w) float32 (the image, then its mirror)."""
-        blob = self.preprocess(common.check_image(image_bgr, 'parsing'))
+        blob = self.preprocess(image_io.check_image(image_bgr, 'parsing'))
         try:
             self._net.setInput(blob)
             scores = self._net.forward()
@@ -299,11 +303,11 @@ class JppNet:
             # OpenCV 5's new engine could not run this graph: fall back to the classic engine once
             self._engine = cv.dnn.ENGINE_CLASSIC
             self._net = self._load(self._engine)
-            common.set_backend_target(self._net, self.backend_id, self.target_id, self._engine)
+            dnn_backends.set_backend_target(self._net, self.backend_id, self.target_id, self._engine)
             self._net.setInput(blob)
             scores = self._net.forward()
         if scores.ndim != 4 or scores.shape[0] != 2 or scores.shape[1] != N_CLASSES:
-            raise common.RuntimeFailure('%s gave output of shape %s, not (2, 20, h, w): not a LIP '
+            raise errors.RuntimeFailure('%s gave output of shape %s, not (2, 20, h, w): not a LIP '
                                         'JPPNet parsing graph?' % (self.model_path, scores.shape))
         return scores
 
@@ -311,7 +315,7 @@ class JppNet:
         """uint8 LIP labels for a BGR uint8 image, at size = (width, height) (default: the image's),
         from the scores resized to that size. keypoints, person_mask: the parsers' common evidence
         arguments, which JPPNet does not use (it sees the photo alone)."""
-        image_bgr = common.check_image(image_bgr, 'parsing')
+        image_bgr = image_io.check_image(image_bgr, 'parsing')
         scores = self.forward_scores(image_bgr)
         return merge_flipped(scores[0], scores[1], size or (image_bgr.shape[1], image_bgr.shape[0]))
 
@@ -319,9 +323,9 @@ class JppNet:
 def synthetic_model_path(directory=None):
     """Build (if missing or stale) the SYNTHETIC parsing graph in <models>/synthetic/ and return its path:
     tools/synthetic_parsing.py, run as a program of its own, writes it."""
-    directory = directory or os.path.join(common.models_dir(), 'synthetic')
+    directory = directory or os.path.join(registry.models_dir(), 'synthetic')
     path = os.path.join(directory, MODEL_NAME)
-    common.run_tool('synthetic_parsing.py', [path], 'cannot write the synthetic model to %s' % directory)
+    synthetic_models.run_tool('synthetic_parsing.py', [path], 'cannot write the synthetic model to %s' % directory)
     return path
 
 
@@ -332,11 +336,11 @@ def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv
     pose: a pose estimator MediaPipeParsing may share (see its docstring)."""
     if model:
         return JppNet(model, backend_id, target_id)
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     jppnet = os.path.join(directory, MODEL_NAME)
     if os.path.isfile(jppnet) and TENSORFLOW_IMPORTER:
         if not is_synthetic_model(jppnet):  # the flagged stand-in shares the name, not the bytes
-            common.verify_published(jppnet)
+            registry.verify_published(jppnet)
         return JppNet(jppnet, backend_id, target_id)
     mediapipe_models = (mediapipe_parsing.POSE_SEGMENTATION_MODEL, mediapipe_parsing.SELFIE_MODEL)
     if os.path.isfile(jppnet):
@@ -355,8 +359,8 @@ def create_parser(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv
 
 # ---------------------------------------------------------------------------- command line
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):  # one 'error:' line through common.run_main instead of usage + exit
-        raise common.UsageError('%s (see --help)' % message)
+    def error(self, message):  # one 'error:' line through command_line.run_main instead of usage + exit
+        raise errors.UsageError('%s (see --help)' % message)
 
 
 def build_parser():
@@ -373,33 +377,33 @@ def build_parser():
                                            'else the built-in copy)')
     parser.add_argument('--synthetic', action='store_true',
                         help='use the SYNTHETIC stand-in model (random weights: tests only, no real parsing)')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
 def parse_photo(args):
     """The command: the parsing of the photo the arguments name, written as asked."""
     if args.synthetic and args.model:
-        raise common.UsageError('give either --model or --synthetic, not both')
+        raise errors.UsageError('give either --model or --synthetic, not both')
     if args.labels_out and os.path.splitext(args.labels_out)[1].lower() not in LOSSLESS_LABEL_FORMATS:
-        raise common.UsageError('--labels-out needs a lossless format such as .png: %s' % args.labels_out)
+        raise errors.UsageError('--labels-out needs a lossless format such as .png: %s' % args.labels_out)
     for out in (args.output, args.labels_out):
         directory = os.path.dirname(os.path.abspath(out)) if out else None
         if directory and not os.path.isdir(directory):
-            raise common.UsageError('output directory does not exist: %s' % directory)
+            raise errors.UsageError('output directory does not exist: %s' % directory)
 
-    backend_id, target_id = common.backend_target(args.backend, args.target)
-    image = common.read_image(args.input, 'input')
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
+    image = image_io.read_image(args.input, 'input')
     colors = palette(args.colormap)
-    with common.SyntheticWarnings('parsing'):
+    with synthetic_models.SyntheticWarnings('parsing'):
         if args.synthetic:
             net = JppNet(synthetic_model_path(), backend_id, target_id)
         else:
             net = create_parser(args.model, backend_id, target_id)  # MediaPipe's models when JPPNet is absent
     labels = net.infer(image)
 
-    common.write_image(args.output, colorize(labels, colors))
+    image_io.write_image(args.output, colorize(labels, colors))
     if args.labels_out:
         write_parsing(args.labels_out, labels, 'grey')
     found = ', '.join('%s %.1f%%' % (LABEL_NAMES[k], 100.0 * n / labels.size)
@@ -409,12 +413,12 @@ def parse_photo(args):
 
 
 def main(argv=None):
-    return common.run_cli(build_parser, parse_photo, argv)
+    return command_line.run_cli(build_parser, parse_photo, argv)
 
 
 def cli():
     """Console command `human-parsing`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

@@ -17,8 +17,14 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 import blazepose
-import common
+import dnn_backends
+import dnn_engines
+import errors
+import image_io
 import label_argmax
+import registry
+from coco_parts import CocoPart
+from lip_labels import LEFT_LIMBS, Lip
 from models import download_models
 
 log = logging.getLogger(__name__)
@@ -26,16 +32,15 @@ log = logging.getLogger(__name__)
 POSE_SEGMENTATION_MODEL = blazepose.BLAZEPOSE_TFLITE  # its person mask
 SELFIE_MODEL = 'selfie_segmentation.tflite'
 # the per-pixel classifier fitted by tools/fit_mediapipe_parsing.py on VITON's training parsings
-MEDIAPIPE_TABLE = os.path.join(common.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
+MEDIAPIPE_TABLE = os.path.join(registry.REPO_DIR, 'models', 'mediapipe_parsing_mlp.npz')
 MEDIAPIPE_WORK_SIZE = 256   # longest side the labels are worked out at (VITON's photos are 256x192)
 # classes of the classifier: background, hair, face, upper body, arm, pants, skirt, leg, shoe; the LIP
 # label each writes (arms, legs and shoes are split into left and right afterwards)
-MEDIAPIPE_CLASS_LABELS = np.array([0, 2, 13, 5, 14, 9, 12, 16, 18], np.uint8)
+MEDIAPIPE_CLASS_LABELS = np.array([Lip.BACKGROUND, Lip.HAIR, Lip.FACE, Lip.UPPER_CLOTHES, Lip.LEFT_ARM, Lip.PANTS,
+                                   Lip.SKIRT, Lip.LEFT_LEG, Lip.LEFT_SHOE], np.uint8)
 # LIP label -> classifier class, for fitting: hat with hair, sunglasses with face, glove with arm,
 # dress/coat/jumpsuit/scarf with the upper body, socks with legs
 MEDIAPIPE_CLASS_OF_LABEL = np.array([0, 1, 1, 4, 2, 3, 3, 3, 7, 5, 3, 3, 6, 2, 4, 4, 7, 7, 8, 8], np.uint8)
-# COCO-18 keypoint indices the features use
-_NOSE, _NECK, _RSH, _REL, _RWR, _LSH, _LEL, _LWR, _RHIP, _RKNEE, _RANK, _LHIP, _LKNEE, _LANK = range(14)
 
 
 def _segment_distance(x, y, a, b):
@@ -60,8 +65,8 @@ def body_skeleton(keypoints, shape):
     height, width = shape
     points = np.asarray(keypoints, np.float64)[:, :2]
     found = np.asarray(keypoints)[:, 2] > 0.1
-    if found[_RSH] and found[_LSH]:
-        shoulders = float(np.hypot(*(points[_RSH] - points[_LSH])))
+    if found[CocoPart.R_SHOULDER] and found[CocoPart.L_SHOULDER]:
+        shoulders = float(np.hypot(*(points[CocoPart.R_SHOULDER] - points[CocoPart.L_SHOULDER])))
     else:
         shoulders = 0.3 * width
     scale = max(shoulders, 0.15 * width, 8.0)
@@ -69,17 +74,18 @@ def body_skeleton(keypoints, shape):
     def get(index, default):
         return points[index] if found[index] else np.asarray(default, np.float64)
 
-    neck = get(_NECK, (width / 2, 0.3 * height))
-    hips = [points[i] for i in (_RHIP, _LHIP) if found[i]]
+    neck = get(CocoPart.NECK, (width / 2, 0.3 * height))
+    hips = [points[i] for i in (CocoPart.R_HIP, CocoPart.L_HIP) if found[i]]
     hip = np.mean(hips, axis=0) if hips else neck + (0, 1.6 * scale)
-    p = {'neck': neck, 'hip': hip, 'nose': get(_NOSE, neck - (0, 0.6 * scale))}
-    p['rsh'] = get(_RSH, neck - (scale / 2, 0))
-    p['lsh'] = get(_LSH, neck + (scale / 2, 0))
+    p = {'neck': neck, 'hip': hip, 'nose': get(CocoPart.NOSE, neck - (0, 0.6 * scale))}
+    p['rsh'] = get(CocoPart.R_SHOULDER, neck - (scale / 2, 0))
+    p['lsh'] = get(CocoPart.L_SHOULDER, neck + (scale / 2, 0))
     for side in 'rl':
-        first = _RSH if side == 'r' else _LSH  # elbow, wrist, hip, knee, ankle follow in COCO order
+        # elbow and wrist follow the shoulder in COCO order, knee and ankle the hip
+        first = CocoPart.R_SHOULDER if side == 'r' else CocoPart.L_SHOULDER
         p[side + 'el'] = get(first + 1, p[side + 'sh'] + (0, 0.9 * scale))
         p[side + 'wr'] = get(first + 2, p[side + 'el'] + (0, 0.8 * scale))
-        hip_index = _RHIP if side == 'r' else _LHIP
+        hip_index = CocoPart.R_HIP if side == 'r' else CocoPart.L_HIP
         p[side + 'hip'] = get(hip_index, hip + ((-0.3 if side == 'r' else 0.3) * scale, 0))
         p[side + 'knee'] = get(hip_index + 1, p[side + 'hip'] + (0, 1.3 * scale))
         p[side + 'ank'] = get(hip_index + 2, p[side + 'knee'] + (0, 1.3 * scale))
@@ -171,9 +177,9 @@ class ParsingClassifier:
             with np.load(path) as table:
                 p = {key: np.asarray(table[key], np.float32) for key in self.KEYS}
         except (OSError, KeyError, ValueError) as err:
-            raise common.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
+            raise errors.UsageError('cannot read the MediaPipe parsing table %s: %s' % (path, err))
         if p['W3'].shape[1] != len(MEDIAPIPE_CLASS_LABELS):
-            raise common.UsageError('%s: the table has %d classes, expected %d'
+            raise errors.UsageError('%s: the table has %d classes, expected %d'
                                     % (path, p['W3'].shape[1], len(MEDIAPIPE_CLASS_LABELS)))
         # fold the feature normalisation into the first layer: x W1' + b1' == ((x - mean) / std) W1 + b1
         layers = [(p['W1'] / p['std'][:, None], p['b1'] - (p['mean'] / p['std']) @ p['W1']),
@@ -203,10 +209,10 @@ class ParsingClassifier:
         return helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)]).SerializeToString()
 
     def setBackendAndTarget(self, backend_id, target_id):
-        engine = common.dnn_engine(backend_id, target_id)  # OpenCV 5: a non-CPU pair needs the classic engine
+        engine = dnn_engines.dnn_engine(backend_id, target_id)  # OpenCV 5: a non-CPU pair needs the classic engine
         if self.net is None or engine != self._engine:
-            self.net, self._engine = common.read_net(cv.dnn.readNetFromONNX, self._graph, engine), engine
-        common.set_backend_target(self.net, backend_id, target_id, engine)
+            self.net, self._engine = dnn_engines.read_net(cv.dnn.readNetFromONNX, self._graph, engine), engine
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, engine)
 
     def score_planes(self, planes):
         """(n_features, H, W) float32 feature planes -> (n_classes, H, W) float32 class scores (logits)."""
@@ -217,17 +223,17 @@ class ParsingClassifier:
 class SelfieSegmentation:
     """MediaPipe's selfie_segmentation.tflite (general, 256x256): person probability per pixel."""
 
-    INPUT = common.model_registry()[SELFIE_MODEL]['input']   # square, RGB in [0, 1] (models.yml)
+    INPUT = registry.model_registry()[SELFIE_MODEL]['input']   # square, RGB in [0, 1] (models.yml)
     SIZE = INPUT['width']
 
     def __init__(self, model, backend_id=cv.dnn.DNN_BACKEND_OPENCV, target_id=cv.dnn.DNN_TARGET_CPU):
         # OpenCV 5's new engine returns only one output of these graphs: the classic one
-        self.net = common.load_net(cv.dnn.readNetFromTFLite, model, common.CLASSIC_ENGINE, common.RuntimeFailure,
-                                   'cannot load the selfie segmentation model %s' % model)
+        self.net = dnn_engines.load_net(cv.dnn.readNetFromTFLite, model, dnn_engines.CLASSIC_ENGINE,
+                                        message='cannot load the selfie segmentation model %s' % model)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        common.set_backend_target(self.net, backend_id, target_id, common.CLASSIC_ENGINE)
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, dnn_engines.CLASSIC_ENGINE)
 
     def infer(self, image_bgr):
         """float32 (H, W) in [0, 1]: the image letterboxed (centred) into the square input."""
@@ -299,10 +305,11 @@ class MediaPipeParsing:
             np.maximum(best, plane, out=best)
         return split_left_right(MEDIAPIPE_CLASS_LABELS[index], keypoints)
 
-    def infer(self, image_bgr, keypoints=None, person_mask=None, size=None):
+    def infer(self, image_bgr, size=None, keypoints=None, person_mask=None):
         """uint8 LIP labels at size = (width, height) (default: the image's). keypoints (COCO-18, image
-        pixels) and person_mask (float32 [0, 1], image size) replace what the pose model would give."""
-        image_bgr = common.check_image(image_bgr, 'parsing')
+        pixels) and person_mask (float32 [0, 1], image size) replace what the pose model would give
+        (model_roles.HumanParser)."""
+        image_bgr = image_io.check_image(image_bgr, 'parsing')
         width, height = size or (image_bgr.shape[1], image_bgr.shape[0])
         work, factor = self.work_image(image_bgr)
         # the selfie network on a helper thread while the pose network runs here: neither keeps both
@@ -332,10 +339,10 @@ def _helper_thread():
 
 
 def split_left_right(labels, keypoints):
-    """Arm, leg and shoe pixels (labels 14, 16, 18) go to the person's left or right limb, whichever
-    skeleton chain (shoulder-elbow-wrist, hip-knee-ankle) is nearer: LIP's 'Left-arm' (14) is the
+    """Arm, leg and shoe pixels (labelled LEFT_ARM, LEFT_LEG, LEFT_SHOE) go to the person's left or right
+    limb, whichever skeleton chain (shoulder-elbow-wrist, hip-knee-ankle) is nearer: LIP's LEFT_ARM is the
     person's left, on the image's right in a frontal photo."""
-    limbs = np.isin(labels, (14, 16, 18))
+    limbs = np.isin(labels, LEFT_LIMBS)
     if not limbs.any():
         return labels
     p, _ = body_skeleton(keypoints, labels.shape)
@@ -345,22 +352,22 @@ def split_left_right(labels, keypoints):
     def chain(names):
         return np.min([_segment_distance(xs, ys, p[a], p[b]) for a, b in zip(names, names[1:])], axis=0)
 
-    is_arm = labels[limbs] == 14
+    is_arm = labels[limbs] == Lip.LEFT_ARM
     left = np.where(is_arm, chain(('lsh', 'lel', 'lwr')), chain(('lhip', 'lknee', 'lank')))
     right = np.where(is_arm, chain(('rsh', 'rel', 'rwr')), chain(('rhip', 'rknee', 'rank')))
     labels = labels.copy()
-    labels[limbs] += (right < left).astype(np.uint8)  # 14 -> 15, 16 -> 17, 18 -> 19 on the right
+    labels[limbs] += (right < left).astype(np.uint8)  # each right limb's label is its left one's + 1
     return labels
 
 
 def mediapipe_model_path(name, directory=None):
-    """Path of a model from the mediapipe wheel in `directory` (default common.models_dir()), fetched
+    """Path of a model from the mediapipe wheel in `directory` (default registry.models_dir()), fetched
     from the wheel with models/download_models.py when missing, and checked against its sha256."""
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
         download_models.fetch([name], directory, progress=log.isEnabledFor(logging.DEBUG))
         if not os.path.isfile(path):
-            raise common.RuntimeFailure('could not fetch %s into %s' % (name, directory))
-    common.verify_published(path)
+            raise errors.RuntimeFailure('could not fetch %s into %s' % (name, directory))
+    registry.verify_published(path)
     return path

@@ -1,18 +1,19 @@
 """What an ONNX file says about itself (graph inputs, metadata), read without its weights.
 
-The protobuf wire format (common.protobuf_fields), read only as far as needed: the graph inputs and
+The protobuf wire format (protobuf_wire.protobuf_fields), read only as far as needed: the graph inputs and
 metadata of a 80 MB model are found by jumping over the weights, so checking a model costs no parse
 (and no `import onnx`). Reading the whole model is onnx.load (gmm_rewrite.load_onnx)."""
 import mmap
 import os
 
-import common
-from common import RuntimeFailure, UsageError
+import protobuf_wire
+import synthetic_models
+from errors import RuntimeFailure, UsageError
 
 
 def _fields(data, start=0, end=None):
-    """(field number, value) of each field of a message: common.protobuf_fields without the wire type."""
-    return ((field, value) for field, _, value in common.protobuf_fields(data, start, end))
+    """(field number, value) of each field of a message: protobuf_wire.protobuf_fields without the wire type."""
+    return ((field, value) for field, _, value in protobuf_wire.protobuf_fields(data, start, end))
 
 
 def _protobuf_string(data, span):
@@ -72,7 +73,7 @@ def onnx_summary(path, what):
 
 def is_synthetic(metadata):
     """True for a model whose metadata marks it as a seeded stand-in (tools/synthetic.py)."""
-    return metadata.get(common.SYNTHETIC_KEY, '').lower() == 'true'
+    return metadata.get(synthetic_models.SYNTHETIC_KEY, '').lower() == 'true'
 
 
 def file_is_synthetic(path):

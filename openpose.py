@@ -16,9 +16,15 @@ import cv2 as cv
 import numpy as np
 
 import blazepose
-import common
+import command_line
+import dnn_backends
+import dnn_engines
+import errors
+import image_io
 import onnx_facts
 import openpose_caffe
+import registry
+import synthetic_models
 from models import download_models
 from coco_parts import COCO_PAIRS, COCO_PARTS
 
@@ -51,7 +57,7 @@ def heatmaps_to_keypoints(heatmaps, image_size, input_size, threshold=0.1, conte
     """
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
     if heatmaps.ndim != 3 or heatmaps.shape[0] < len(COCO_PARTS):
-        raise common.RuntimeFailure('pose model output has shape %s; expected (>=18, h, w) heatmaps'
+        raise errors.RuntimeFailure('pose model output has shape %s; expected (>=18, h, w) heatmaps'
                                     % (heatmaps.shape,))
     in_w, in_h = int(input_size[0]), int(input_size[1])
     content_w, content_h = content_size if content_size is not None else (in_w, in_h)
@@ -89,17 +95,17 @@ def heatmaps_to_keypoints(heatmaps, image_size, input_size, threshold=0.1, conte
 # ============================================================================ OpenPose
 class OpenPose:
     """OpenPose COCO body model (18 parts): Caffe files on OpenCV 4, ONNX on 4 and 5."""
-    INPUT = common.model_registry()[OPENPOSE_ONNX]['input']
+    INPUT = registry.model_registry()[OPENPOSE_ONNX]['input']
     gives_person_mask = False  # keypoints_and_mask() gives keypoints only
 
     def __init__(self, model, config=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV,
                  target_id=cv.dnn.DNN_TARGET_CPU, threshold=0.1, input_height=None):
-        input_height = input_height or common.model_input(OPENPOSE_ONNX, 'height')
+        input_height = input_height or registry.model_input(OPENPOSE_ONNX, 'height')
         if input_height < NET_STRIDE or input_height % NET_STRIDE:
-            raise common.UsageError('input height must be a positive multiple of %d, got %d'
+            raise errors.UsageError('input height must be a positive multiple of %d, got %d'
                                     % (NET_STRIDE, input_height))
         if not os.path.isfile(model):
-            raise common.UsageError('pose model file not found: %s' % model)
+            raise errors.UsageError('pose model file not found: %s' % model)
         self.model_path = model
         self.threshold = float(threshold)
         self.input_height = int(input_height)
@@ -107,7 +113,7 @@ class OpenPose:
         ext = os.path.splitext(model)[1].lower()
         if ext == '.caffemodel':
             if not _has_caffe_importer():
-                raise common.UsageError(
+                raise errors.UsageError(
                     'OpenCV %s cannot read Caffe models; convert once with: python3 openpose_caffe.py '
                     '--prototxt %s --caffemodel %s -o %s' % (
                         cv.__version__, config or os.path.join(os.path.dirname(model) or '.', OPENPOSE_PROTOTXT),
@@ -115,32 +121,32 @@ class OpenPose:
                         os.path.join(os.path.dirname(model) or '.', OPENPOSE_ONNX)))
             config = config or os.path.join(os.path.dirname(model), OPENPOSE_PROTOTXT)
             if not os.path.isfile(config):
-                raise common.UsageError('prototxt for %s not found: %s (pass --config)' % (model, config))
+                raise errors.UsageError('prototxt for %s not found: %s (pass --config)' % (model, config))
             synthetic = openpose_caffe.caffemodel_is_synthetic(model)
             self.engine = None  # OpenCV 4 only: no engine choice
             try:
                 self.net = cv.dnn.readNetFromCaffe(config, model)
             except cv.error as err:
-                raise common.UsageError('OpenCV cannot load %s with %s: %s'
-                                        % (model, config, (err.err or str(err)).strip()))
+                raise errors.ModelLoadError('OpenCV cannot load %s with %s: %s'
+                                            % (model, config, (err.err or str(err)).strip()))
         elif ext == '.onnx':
             synthetic = onnx_facts.file_is_synthetic(model)
-            self.engine = common.dnn_engine(backend_id, target_id)
-            self.net = common.load_net(cv.dnn.readNetFromONNX, model, self.engine)
+            self.engine = dnn_engines.dnn_engine(backend_id, target_id)
+            self.net = dnn_engines.load_net(cv.dnn.readNetFromONNX, model, self.engine)
         else:
-            raise common.UsageError('OpenPose model must be .onnx or .caffemodel, got %s' % model)
+            raise errors.UsageError('OpenPose model must be .onnx or .caffemodel, got %s' % model)
         if synthetic:
-            common.warn_synthetic(model, 'pose')
+            synthetic_models.warn_synthetic(model, 'pose')
         names = list(self.net.getUnconnectedOutLayersNames())
         self.output_name = OPENPOSE_OUTPUT if OPENPOSE_OUTPUT in names else (names[-1] if names else None)
         self.setBackendAndTarget(backend_id, target_id)
 
     def setBackendAndTarget(self, backend_id, target_id):
-        engine = common.dnn_engine(backend_id, target_id)
+        engine = dnn_engines.dnn_engine(backend_id, target_id)
         if self.engine is not None and engine != self.engine:  # OpenCV 5: the ONNX read again for the pair
             self.engine = engine
-            self.net = common.load_net(cv.dnn.readNetFromONNX, self.model_path, engine)
-        common.set_backend_target(self.net, backend_id, target_id, self.engine)
+            self.net = dnn_engines.load_net(cv.dnn.readNetFromONNX, self.model_path, engine)
+        dnn_backends.set_backend_target(self.net, backend_id, target_id, self.engine)
         self.backend_id, self.target_id = backend_id, target_id
 
     def input_geometry(self, image_size):
@@ -174,7 +180,7 @@ class OpenPose:
         out = self.net.forward(self.output_name) if self.output_name else self.net.forward()
         out = np.asarray(out)
         if out.ndim != 4 or out.shape[1] < len(COCO_PARTS):
-            raise common.RuntimeFailure('pose model output has shape %s; expected (1, 19, H/8, W/8) '
+            raise errors.RuntimeFailure('pose model output has shape %s; expected (1, 19, H/8, W/8) '
                                         '(is %s an OpenPose COCO model?)' % (out.shape, self.model_path))
         return out[0], input_size, content_size
 
@@ -184,7 +190,7 @@ class OpenPose:
 
     def infer(self, image_bgr):
         """(18, 3) float32 keypoints (x, y, confidence) in image pixels, COCO order."""
-        image_bgr = common.check_image(image_bgr, 'pose estimation')
+        image_bgr = image_io.check_image(image_bgr, 'pose estimation')
         heatmaps, input_size, content_size = self.heatmaps(image_bgr)
         image_size = (image_bgr.shape[1], image_bgr.shape[0])
         return heatmaps_to_keypoints(heatmaps, image_size, input_size, self.threshold, content_size)
@@ -193,18 +199,18 @@ class OpenPose:
 
 # ============================================================================ model choice
 def default_pose_model(directory=None):
-    """OpenPose if its files are in `directory` (default common.models_dir()): the ONNX on
+    """OpenPose if its files are in `directory` (default registry.models_dir()): the ONNX on
     OpenCV 5, the caffemodel + prototxt (or the ONNX) on OpenCV 4. Otherwise BlazePose,
     fetched with models/download_models.py when missing."""
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     onnx_path = os.path.join(directory, OPENPOSE_ONNX)
     caffemodel = os.path.join(directory, OPENPOSE_CAFFEMODEL)
     prototxt = os.path.join(directory, OPENPOSE_PROTOTXT)
     if _has_caffe_importer() and os.path.isfile(caffemodel) and os.path.isfile(prototxt):
         # published files are checked against the registry's sha256; the flagged synthetic stand-in is not one
         if not openpose_caffe.caffemodel_is_synthetic(caffemodel):
-            common.verify_published(caffemodel)
-            common.verify_published(prototxt)
+            registry.verify_published(caffemodel)
+            registry.verify_published(prototxt)
         return caffemodel
     if os.path.isfile(onnx_path):
         return onnx_path
@@ -218,9 +224,9 @@ def default_pose_model(directory=None):
         # pip's own output (index lines, its progress) only with -v: by default one line per model fetched
         download_models.fetch(missing, directory, progress=log.isEnabledFor(logging.DEBUG))
         if not os.path.isfile(tflite) or not os.path.isfile(detector):
-            raise common.RuntimeFailure('could not fetch %s into %s' % (' and '.join(missing), directory))
-    common.verify_published(tflite)
-    common.verify_published(detector)
+            raise errors.RuntimeFailure('could not fetch %s into %s' % (' and '.join(missing), directory))
+    registry.verify_published(tflite)
+    registry.verify_published(detector)
     return tflite
 
 
@@ -234,7 +240,7 @@ def create_pose_estimator(model=None, backend_id=cv.dnn.DNN_BACKEND_OPENCV, targ
         return blazepose.BlazePose(model, backend_id, target_id, **extra)
     if ext in ('.onnx', '.caffemodel'):
         return OpenPose(model, config, backend_id, target_id, **extra)
-    raise common.UsageError('unknown pose model type %r: use .onnx or .caffemodel (OpenPose) '
+    raise errors.UsageError('unknown pose model type %r: use .onnx or .caffemodel (OpenPose) '
                             'or .tflite (BlazePose)' % model)
 
 
@@ -250,28 +256,28 @@ def read_keypoints_json(path):
     """(18, 3) float32 keypoints of the first person in an OpenPose JSON file (keys
     `pose_keypoints` or `pose_keypoints_2d`); UsageError for anything else."""
     if not os.path.isfile(path):
-        raise common.UsageError('keypoints file not found: %s' % path)
+        raise errors.UsageError('keypoints file not found: %s' % path)
     try:
         with open(path, 'r', encoding='utf-8') as f:
             data = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
-        raise common.UsageError('keypoints file %s is not valid JSON: %s' % (path, err))
+        raise errors.UsageError('keypoints file %s is not valid JSON: %s' % (path, err))
     people = data.get('people') if isinstance(data, dict) else None
     if not isinstance(people, list) or not people or not isinstance(people[0], dict):
-        raise common.UsageError('keypoints file %s has no "people" list with a person' % path)
+        raise errors.UsageError('keypoints file %s has no "people" list with a person' % path)
     person = people[0]
     values = person.get('pose_keypoints', person.get('pose_keypoints_2d'))
     if not isinstance(values, list):
-        raise common.UsageError('keypoints file %s: the person has no "pose_keypoints" list' % path)
+        raise errors.UsageError('keypoints file %s: the person has no "pose_keypoints" list' % path)
     if len(values) != 3 * len(COCO_PARTS):
-        raise common.UsageError('keypoints file %s: expected %d numbers (18 COCO parts x 3), got %d'
+        raise errors.UsageError('keypoints file %s: expected %d numbers (18 COCO parts x 3), got %d'
                                 % (path, 3 * len(COCO_PARTS), len(values)))
     try:
         keypoints = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise common.UsageError('keypoints file %s: pose_keypoints holds non-numbers' % path)
+        raise errors.UsageError('keypoints file %s: pose_keypoints holds non-numbers' % path)
     if not np.all(np.isfinite(keypoints)):
-        raise common.UsageError('keypoints file %s: pose_keypoints holds NaN or infinity' % path)
+        raise errors.UsageError('keypoints file %s: pose_keypoints holds NaN or infinity' % path)
     return keypoints.astype(np.float32).reshape(len(COCO_PARTS), 3)
 
 
@@ -293,7 +299,7 @@ def draw_skeleton(image, keypoints):
 
 
 def _write_text(path, text):
-    return common.write_bytes(path, text.encode('utf-8'))
+    return image_io.write_bytes(path, text.encode('utf-8'))
 
 
 def build_parser():
@@ -302,8 +308,9 @@ def build_parser():
                     'Exit status: 0 done, 1 runtime failure, 2 bad usage or input.')
     parser.add_argument('-i', '--input', required=True, help='person photo')
     parser.add_argument('-o', '--output', default=None,
-                        help='skeleton drawing to write (default: <input name>_pose.png here)')
-    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout')
+                        help='skeleton drawing to write (default: none)')
+    parser.add_argument('--json', default=None, help='write the keypoints as OpenPose JSON to PATH, or - for stdout '
+                                                     '(default: - when no -o is given)')
     parser.add_argument('-m', '--model', default=None,
                         help='%s, %s or %s (default: OpenPose from the models directory if present, '
                              'else BlazePose)' % (OPENPOSE_ONNX, OPENPOSE_CAFFEMODEL, blazepose.BLAZEPOSE_TFLITE))
@@ -311,41 +318,42 @@ def build_parser():
     parser.add_argument('--threshold', type=float, default=None,
                         help='lowest confidence kept (default: 0.1 OpenPose; BlazePose: the per-part '
                              'thresholds fitted on VITON train)')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
 def keypoints_of_photo(args):
     """The command: the keypoints of the photo the arguments name, drawn and written as asked."""
-    backend_id, target_id = common.backend_target(args.backend, args.target)
-    image = common.read_image(args.input, 'person image')
-    with common.SyntheticWarnings('pose'):
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
+    image = image_io.read_image(args.input, 'person image')
+    with synthetic_models.SyntheticWarnings('pose'):
         estimator = create_pose_estimator(args.model, backend_id, target_id, args.config, args.threshold)
     keypoints = estimator.infer(image)
     if not np.any(keypoints[:, 2] > 0):
         log.warning('no body part found in %s', args.input)
 
-    output = args.output or os.path.splitext(os.path.basename(args.input))[0] + '_pose.png'
-    common.write_image(output, draw_skeleton(image, keypoints))
-    log.info('wrote %s', output)
-    if args.json:
+    if args.output:
+        image_io.write_image(args.output, draw_skeleton(image, keypoints))
+        log.info('wrote %s', args.output)
+    json_output = args.json or (None if args.output else '-')  # nothing is written into the current directory
+    if json_output:
         text = json.dumps(keypoints_to_json(keypoints))
-        if args.json == '-':
+        if json_output == '-':
             print(text)
         else:
-            _write_text(args.json, text + '\n')
-            log.info('wrote %s', args.json)
+            _write_text(json_output, text + '\n')
+            log.info('wrote %s', json_output)
     return 0
 
 
 def main(argv=None):
-    return common.run_cli(build_parser, keypoints_of_photo, argv)
+    return command_line.run_cli(build_parser, keypoints_of_photo, argv)
 
 
 def cli():
     """Console command `openpose-keypoints`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

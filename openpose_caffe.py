@@ -9,9 +9,9 @@ Supported layer types (what OpenPose needs): Input (or `input`/`input_dim`/`inpu
 Convolution, ReLU, Pooling (MAX/AVE with Caffe's rounding) and Concat; Dropout and Split
 pass through.
 
-The module also holds the wire-format encoder for the synthetic OpenPose caffemodel
-(`build_synthetic_openpose`): seeded random weights with exactly the blob shapes the
-prototxt implies, marked by the NetParameter name `SYNTHETIC: ...`.
+The synthetic OpenPose caffemodel (seeded random weights with exactly the blob shapes the prototxt implies,
+marked by the NetParameter name `SYNTHETIC: ...`) is written by tools/synthetic_openpose.py, which encodes
+the wire format with the blob shapes this module reads.
 
     python3 openpose_caffe.py --prototxt openpose_pose_coco.prototxt \
         --caffemodel pose_iter_440000.caffemodel -o openpose_pose_coco.onnx
@@ -25,14 +25,18 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-import common
+import command_line
+import errors
+import image_io
+import protobuf_wire
+import synthetic_models
 
 SYNTHETIC_DOC = 'SYNTHETIC: seeded random weights, not a trained model'
 ONNX_INPUT = 'image'
 OPSET = 13
 
 
-class CaffeFormatError(common.UsageError):
+class CaffeFormatError(errors.UsageError):
     """A prototxt or caffemodel this converter cannot read."""
 
 
@@ -163,7 +167,7 @@ def _get(message, key, default=None):
 
 def read_prototxt(path):
     if not os.path.isfile(path):
-        raise common.UsageError('prototxt file not found: %s' % path)
+        raise errors.UsageError('prototxt file not found: %s' % path)
     with open(path, 'rb') as f:
         data = f.read()
     try:
@@ -182,16 +186,16 @@ def read_prototxt(path):
 # ============================================================================ wire format: decode
 def _read_varint(buf, pos):
     try:
-        return common.protobuf_varint(buf, pos)
+        return protobuf_wire.protobuf_varint(buf, pos)
     except ValueError as err:
         raise CaffeFormatError(str(err))
 
 
 def iter_fields(buf, start=0, end=None):
-    """Yield (field_number, wire_type, value) of one message (common.protobuf_fields): length-delimited
+    """Yield (field_number, wire_type, value) of one message (protobuf_wire.protobuf_fields): length-delimited
     values are (start, end) offsets into buf, so large blobs are never copied."""
     try:
-        yield from common.protobuf_fields(buf, start, end)
+        yield from protobuf_wire.protobuf_fields(buf, start, end)
     except ValueError as err:
         raise CaffeFormatError('%s (not a caffemodel, or the file is cut short?)' % err)
 
@@ -255,7 +259,7 @@ def read_caffemodel(path):
 
     Reads the current `layer` field (100) and the legacy V1 `layers` field (2)."""
     if not os.path.isfile(path):
-        raise common.UsageError('caffemodel file not found: %s' % path)
+        raise errors.UsageError('caffemodel file not found: %s' % path)
     with open(path, 'rb') as f:
         data = f.read()
     if not data:
@@ -541,13 +545,13 @@ def build_onnx(net, weights, outputs=None, synthetic=False, graph_name=None):
     model.ir_version = 7
     if synthetic:
         model.doc_string = SYNTHETIC_DOC
-        helper.set_model_props(model, {common.SYNTHETIC_KEY: 'true'})
+        helper.set_model_props(model, {synthetic_models.SYNTHETIC_KEY: 'true'})
     onnx.checker.check_model(model)
     return model
 
 
 def _save_atomic(model, onnx_path):
-    return common.write_bytes(onnx_path, model.SerializeToString())
+    return image_io.write_bytes(onnx_path, model.SerializeToString())
 
 
 def convert(prototxt_path, caffemodel_path, onnx_path, outputs=None):
@@ -576,4 +580,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

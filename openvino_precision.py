@@ -12,11 +12,12 @@ precision in effect with a one-convolution probe through cv.dnn, and mismatch() 
 """
 import functools
 import os
-import tempfile
 
 import cv2 as cv
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
+
+from dnn_engines import CLASSIC_ENGINE, read_net
 
 F32, BF16 = 'f32', 'bf16'
 
@@ -91,13 +92,8 @@ def measured_error():
     """Max |difference| of the probe on cv.dnn's OpenVINO backend, CPU target, from float64: ~1e-7 where
     the plugin computes in f32, ~3e-3 in bf16. Runs the probe once per process."""
     model, probe_input, expected = _probe()
-    classic = getattr(cv.dnn, 'ENGINE_CLASSIC', None)  # OpenCV 5.0: OpenVINO needs the classic engine
-    # read from a file: OpenCV 5.0 reads an in-memory ONNX buffer with the new engine whatever it is asked
-    with tempfile.TemporaryDirectory(prefix='openvino-precision-') as directory:
-        path = os.path.join(directory, 'probe.onnx')
-        with open(path, 'wb') as f:
-            f.write(model)
-        net = cv.dnn.readNetFromONNX(path) if classic is None else cv.dnn.readNetFromONNX(path, classic)
+    # OpenCV 5.0: OpenVINO needs the classic engine (read_net reads the buffer from a file for it)
+    net = read_net(cv.dnn.readNetFromONNX, np.frombuffer(model, np.uint8), CLASSIC_ENGINE)
     net.setPreferableBackend(cv.dnn.DNN_BACKEND_INFERENCE_ENGINE)
     net.setPreferableTarget(cv.dnn.DNN_TARGET_CPU)
     net.setInput(probe_input)
@@ -118,7 +114,7 @@ def mismatch(precision):
     if precision == F32:
         return ('OpenVINO computes in bf16 on this CPU (probe error %.1e) and this OpenVINO build ignored the '
                 'request for f32 (%s=%s, or OpenVINO was started before it): results are NOT fp32-level; '
-                'see README, OpenVINO' % (measured_error(), ISA_CAP_VARIABLES[0],
+                'see docs/openvino.md' % (measured_error(), ISA_CAP_VARIABLES[0],
                                           os.environ.get(ISA_CAP_VARIABLES[0], 'unset')))
     if cpu_has_bf16() is False:
         return 'target cpu_bf16: this CPU has no bf16 units, OpenVINO computes in f32'

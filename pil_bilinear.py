@@ -32,7 +32,9 @@ import sys
 import cv2 as cv
 import numpy as np
 
-import common
+import command_line
+import errors
+import image_io
 
 PRECISION_BITS = 32 - 8 - 2
 _HALF = float(1 << (PRECISION_BITS - 1))
@@ -238,15 +240,15 @@ def main(argv=None):
     parser.add_argument('--output', '-o', required=True, help='output image file')
     args = parser.parse_args(argv)
     if args.width < 1 or args.height < 1:
-        raise common.UsageError('--width and --height must be at least 1')
-    image = common.read_image(args.input)
+        raise errors.UsageError('--width and --height must be at least 1')
+    image = image_io.read_image(args.input)
     if args.gray:
         image = cv.cvtColor(image, cv.COLOR_BGR2GRAY)
-    common.write_image(args.output, resize(image, (args.width, args.height)))
+    image_io.write_image(args.output, resize(image, (args.width, args.height)))
     print('%s: %dx%d -> %dx%d'
           % (args.output, image.shape[1], image.shape[0], args.width, args.height))
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

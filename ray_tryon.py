@@ -18,12 +18,15 @@ import time
 import cv2 as cv
 import numpy as np
 
-import common
+import command_line
 import dataset_mode
+import dnn_backends
+import errors
+import registry
+from batch_runner import BatchCounts
 from progress import peak_memory_text
 from shards import parse_shard, take_shard
-from virtual_try_on import batch_size
-from tryon_pipeline import load_tryon
+from tryon_pipeline import TryOnModels, load_tryon
 
 try:
     import ray
@@ -34,20 +37,21 @@ log = logging.getLogger(__name__)
 
 
 class TryOnActor:
-    """One Ray actor: the networks of the command line, loaded once; __call__ runs dataset mode's per-pair
-    work (dataset_mode.run_dataset) on one batch of pairs and returns its counts and the actor's peak memory."""
+    """One Ray actor: the GMM and TOM of `models` (a TryOnModels), loaded once; __call__ runs dataset mode's
+    per-pair work (dataset_mode.run_dataset) on one batch of pairs and returns its counts and the actor's
+    peak memory. job: run_dataset's keyword arguments (dataroot, out_dir, save_warped, overwrite, batch)."""
 
-    def __init__(self, options, backend_id, target_id, threads):
+    def __init__(self, models, job, backend_id, target_id, threads):
         cv.setNumThreads(threads)
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
-        self.options, self.tryon = options, load_tryon(options, backend_id, target_id, False, False)
+        self.job = job
+        self.tryon = load_tryon(models, backend_id, target_id, need_pose=False, need_parsing=False)
 
     def __call__(self, rows):
         pairs = list(zip(rows['person'], rows['cloth']))
-        written, skipped, failed = dataset_mode.run_dataset(
-            lambda: self.tryon, self.options.dataroot, pairs, self.options.output, self.options.save_warped,
-            self.options.overwrite, progress=False, batch=self.options.batch)
-        return {'written': np.array([written]), 'skipped': np.array([skipped]), 'failed': np.array([failed]),
+        counts = dataset_mode.run_dataset(lambda: self.tryon, pairs=pairs, progress=False, **self.job)
+        return {'written': np.array([counts.written]), 'skipped': np.array([counts.skipped]),
+                'failed': np.array([counts.failed]),
                 'peak_memory': np.array([peak_memory_text()]), 'pid': np.array([os.getpid()])}
 
 
@@ -67,27 +71,26 @@ def build_parser():
     parser.add_argument('--address', help='Ray cluster to join (e.g. auto, ray://head:10001); default: a '
                                           'local Ray runtime with --actors x --cpus-per-actor CPUs')
     parser.add_argument('--shard', type=parse_shard, metavar='K/N', help='only shard K of N of the pairs')
-    parser.add_argument('--batch', type=batch_size, default=dataset_mode.DEFAULT_BATCH, help='TOM batch, as virtual_try_on.py')
+    parser.add_argument('--batch', type=command_line.count_argument('--batch'), default=dataset_mode.DEFAULT_BATCH,
+                        help='TOM batch, as virtual_try_on.py')
     parser.add_argument('--save-warped', action='store_true', help='also write <person>_<cloth>_warped.png')
     parser.add_argument('--overwrite', action='store_true', help='redo pairs whose results exist')
     parser.add_argument('--gmm', help='GMM model (default: as virtual_try_on.py)')
     parser.add_argument('--tom', help='TOM model (default: as virtual_try_on.py)')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
 def run(args, backend_id, target_id):
-    """The Ray Data run; returns (written, skipped, failed, actor peak memories)."""
+    """The Ray Data run; returns the summed BatchCounts (without the time) and {actor pid: peak memory}."""
     pairs = take_shard(dataset_mode.read_pairs(args.pairs), args.shard)
-    # what load_tryon reads of a virtual_try_on.py command line, for the actors
-    options = argparse.Namespace(dataroot=os.path.abspath(args.dataroot), output=os.path.abspath(args.output),
-                                 save_warped=args.save_warped, overwrite=args.overwrite, batch=args.batch,
-                                 synthetic=False, gmm=args.gmm, tom=args.tom, pose_model=None, pose_config=None,
-                                 parsing_model=None)
-    os.makedirs(options.output, exist_ok=True)
+    models = TryOnModels(gmm=args.gmm, tom=args.tom)
+    job = dict(dataroot=os.path.abspath(args.dataroot), out_dir=os.path.abspath(args.output),
+               save_warped=args.save_warped, overwrite=args.overwrite, batch=args.batch)
+    os.makedirs(job['out_dir'], exist_ok=True)
     # the actors import this project's modules: from its checkout (or its installed package on a cluster)
-    runtime_env = {'env_vars': {'PYTHONPATH': common.REPO_DIR}}
+    runtime_env = {'env_vars': {'PYTHONPATH': registry.REPO_DIR}}
     if args.address:
         ray.init(address=args.address, runtime_env=runtime_env)
     else:
@@ -97,39 +100,39 @@ def run(args, backend_id, target_id):
         dataset = ray.data.from_items([{'person': person, 'cloth': cloth} for person, cloth in pairs])
         counts = dataset.map_batches(TryOnActor, batch_size=args.pairs_per_task,
                                      compute=ray.data.ActorPoolStrategy(size=args.actors),
-                                     fn_constructor_args=(options, backend_id, target_id, args.cpus_per_actor),
+                                     fn_constructor_args=(models, job, backend_id, target_id, args.cpus_per_actor),
                                      num_cpus=args.cpus_per_actor).take_all()
     finally:
         ray.shutdown()
-    total = {name: sum(int(row[name]) for row in counts) for name in ('written', 'skipped', 'failed')}
+    total = BatchCounts(**{name: sum(int(row[name]) for row in counts) for name in ('written', 'skipped', 'failed')})
+    total.total = total.written + total.skipped + total.failed
     memory = {int(row['pid']): str(row['peak_memory']) for row in counts}
-    return total['written'], total['skipped'], total['failed'], memory
+    return total, memory
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
     if ray is None:
-        raise common.UsageError('Ray is not installed: pip install -e .[ray] (or pip install "ray[data]")')
+        raise errors.UsageError('Ray is not installed: pip install -e .[ray] (or pip install "ray[data]")')
     for name in ('actors', 'cpus_per_actor', 'pairs_per_task'):
         if getattr(args, name) < 1:
-            raise common.UsageError('--%s must be at least 1' % name.replace('_', '-'))
+            raise errors.UsageError('--%s must be at least 1' % name.replace('_', '-'))
     if not os.path.isdir(args.dataroot):
-        raise common.UsageError('dataset directory not found: %s' % args.dataroot)
-    backend_id, target_id = common.backend_target(args.backend, args.target)
+        raise errors.UsageError('dataset directory not found: %s' % args.dataroot)
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     start = time.monotonic()
-    written, skipped, failed, memory = run(args, backend_id, target_id)
-    seconds = time.monotonic() - start
-    log.info('%d pairs: %d written, %d skipped as done, %d failed; %.1f s, %.2f pairs/s written; %d actors, '
-             'peak memory per actor: %s', written + skipped + failed, written, skipped, failed, seconds,
-             written / seconds if seconds > 0 else 0.0, len(memory), ', '.join(sorted(memory.values())) or '-')
-    return 1 if failed else 0
+    counts, memory = run(args, backend_id, target_id)
+    counts.seconds = time.monotonic() - start
+    log.info('%s; %d actors, peak memory per actor: %s', counts.summary('pairs'), len(memory),
+             ', '.join(sorted(memory.values())) or '-')
+    return 1 if counts.failed else 0
 
 
 def cli():
     """Console command `virtual-try-on-ray`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

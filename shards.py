@@ -6,7 +6,7 @@ one. Contiguous, so that a shard of people x garments meets as few people as pos
 once per shard); the list order is the input's, so every process computes the same blocks."""
 import re
 
-from common import UsageError
+from errors import UsageError
 
 SHARD_PATTERN = re.compile(r'^\s*(\d+)\s*/\s*(\d+)\s*$')
 

@@ -22,7 +22,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-import common
+import command_line
+import errors
+import image_io
 
 OPSET = 13
 ONNX_INPUT = 'image'
@@ -40,7 +42,7 @@ INDEX_DTYPES = {1: '<i4', 2: '<u2', 3: 'u1'}       # SparseIndexVector union: In
 ACTIVATIONS = {0: None, 1: (0.0, None), 3: (0.0, 6.0)}
 
 
-class TFLiteFormatError(common.UsageError):
+class TFLiteFormatError(errors.UsageError):
     """A .tflite this converter cannot read."""
 
 
@@ -281,13 +283,13 @@ def main(argv=None):
     parser.add_argument('-o', '--output', required=True)
     args = parser.parse_args(argv)
     if not os.path.isfile(args.tflite):
-        raise common.UsageError('file not found: %s' % args.tflite)
+        raise errors.UsageError('file not found: %s' % args.tflite)
     with open(args.tflite, 'rb') as f:
         model = tflite_to_onnx(f.read())
-    common.write_bytes(args.output, model.SerializeToString())
+    image_io.write_bytes(args.output, model.SerializeToString())
     print('wrote %s' % args.output, file=sys.stderr)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

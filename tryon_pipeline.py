@@ -1,22 +1,27 @@
 """The whole try-on of one person photo: centre crop, pose, parsing, agnostic, GMM warp, TOM, and the
 full-resolution composite; PersonAnalysis keeps what one person needs for every garment."""
+import dataclasses
 import logging
 import os
+from typing import Optional
 
 import cv2 as cv
 import numpy as np
 
-import common
 import framing
 import human_parsing
 import openpose
+import photo_kept
+import registry
+import synthetic_models
 from coco_parts import PART_INDEX
-from common import RuntimeFailure
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
                      grid_sample, resize_to_model, sigmoid)
-import photo_kept
-from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region, kept_edit_region
+from errors import RuntimeFailure
+from full_resolution import FEATHER, compose_full_resolution, edit_region, kept_edit_region
+from garment_mask import cloth_mask
 from garment_check import check_garment
+from model_roles import HumanParser, PoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +80,15 @@ class PersonAnalysis:
 class VirtualTryOn:
     """The whole chain: crop -> pose -> parsing -> agnostic -> GMM warp -> TOM -> composite.
 
-    pose: an estimator whose keypoints_and_mask(image_bgr) gives (18, 3) keypoints and its person mask, or
-    None when it has none (openpose.OpenPose, blazepose.BlazePose); parsing: a parser whose
-    infer(image_bgr, size=, keypoints=, person_mask=) gives LIP labels (human_parsing.JppNet,
-    mediapipe_parsing.MediaPipeParsing). Either may be None when the caller passes keypoints / labels.
+    pose: a model_roles.PoseEstimator (openpose.OpenPose, blazepose.BlazePose); parsing: a
+    model_roles.HumanParser (human_parsing.JppNet, mediapipe_parsing.MediaPipeParsing). Either may be None
+    when the caller passes keypoints / labels.
 
     For many garments on one person, analyse() once and pass the analysis to infer():
         analysis = tryon.analyse(person)
         results = [tryon.infer(analysis, cloth) for cloth in clothes]"""
 
-    def __init__(self, cp_vton, pose=None, parsing=None):
+    def __init__(self, cp_vton, pose: Optional[PoseEstimator] = None, parsing: Optional[HumanParser] = None):
         self.cp_vton, self.pose, self.parsing = cp_vton, pose, parsing
 
     def setBackendAndTarget(self, backend_id, target_id):
@@ -165,7 +169,7 @@ class VirtualTryOn:
 
 
 def _synthetic_dir():
-    return os.path.join(common.models_dir(), 'synthetic')
+    return os.path.join(registry.models_dir(), 'synthetic')
 
 
 def default_models(directory=None):
@@ -173,37 +177,53 @@ def default_models(directory=None):
     directory (checked against models.yml), else the pair trained here on VITON and shipped in the
     package's models/ (OWN_GMM_FILE, OWN_TOM_FILE). The two always come as a pair: a TOM is trained on
     its own GMM's warps."""
-    directory = directory or common.models_dir()
+    directory = directory or registry.models_dir()
     if all(os.path.isfile(os.path.join(directory, name)) for name in (GMM_FILE, TOM_FILE)):
-        return tuple(common.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
-    shipped = os.path.join(common.REPO_DIR, 'models')
+        return tuple(registry.find_model(name, directory) for name in (GMM_FILE, TOM_FILE))
+    shipped = os.path.join(registry.REPO_DIR, 'models')
     found = [directory if os.path.isfile(os.path.join(directory, name)) else shipped
              for name in (OWN_GMM_FILE, OWN_TOM_FILE)]
     log.debug('published %s + %s not both in %s: using %s + %s', GMM_FILE, TOM_FILE, directory,
               OWN_GMM_FILE, OWN_TOM_FILE)
-    return tuple(common.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
+    return tuple(registry.find_model(name, where) for name, where in zip((OWN_GMM_FILE, OWN_TOM_FILE), found))
 
 
-def load_tryon(args, backend_id, target_id, need_pose=True, need_parsing=True):
-    """The VirtualTryOn the command line asks for (models from the arguments, --synthetic, or
-    default_models()); pose and parsing only when the caller has no keypoints / labels."""
-    if args.synthetic:
+@dataclasses.dataclass(frozen=True)
+class TryOnModels:
+    """The model files of a try-on; None: the default. gmm and tom come as a pair (default_models());
+    pose_model: OpenPose .onnx/.caffemodel (pose_config: its .prototxt) or BlazePose .tflite, default
+    OpenPose if present, else BlazePose; parsing_model: JPPNet, default the file if present, else
+    MediaPipe's models; synthetic: the seeded random GMM and TOM (built on first use), NOT a try-on."""
+    gmm: Optional[str] = None
+    tom: Optional[str] = None
+    pose_model: Optional[str] = None
+    pose_config: Optional[str] = None
+    parsing_model: Optional[str] = None
+    synthetic: bool = False
+
+
+def load_tryon(models=TryOnModels(), backend_id=cv.dnn.DNN_BACKEND_DEFAULT, target_id=cv.dnn.DNN_TARGET_CPU, *,
+               need_pose=True, need_parsing=True):
+    """The VirtualTryOn of `models` (a TryOnModels: files given, --synthetic, or default_models()); pose and
+    parsing only when the caller has no keypoints / labels (need_pose, need_parsing)."""
+    if models.synthetic:
         model_dir = _synthetic_dir()
-        common.run_tool('synthetic.py', [model_dir, '--no-openpose'],  # a program of its own: no tools import
-                        'cannot write the synthetic models to %s' % model_dir)
+        # a program of its own: the runtime imports no tooling
+        synthetic_models.run_tool('synthetic.py', [model_dir, '--no-openpose'],
+                                  'cannot write the synthetic models to %s' % model_dir)
         # the synthetic files share the published names, not their bytes
-        defaults = tuple(common.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
+        defaults = tuple(registry.find_model(name, model_dir, verify=False) for name in (GMM_FILE, TOM_FILE))
     else:
-        defaults = (None, None) if args.gmm and args.tom else default_models()
-    with common.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
-        cp_vton = CpVton(args.gmm or defaults[0], args.tom or defaults[1], backend_id, target_id)
+        defaults = (None, None) if models.gmm and models.tom else default_models()
+    with synthetic_models.SyntheticWarnings('try-on'):  # one warning naming every synthetic model
+        cp_vton = CpVton(models.gmm or defaults[0], models.tom or defaults[1], backend_id, target_id)
         pose = parsing = None
         if need_pose:
-            pose = openpose.create_pose_estimator(args.pose_model, backend_id=backend_id, target_id=target_id,
-                                                  config=args.pose_config)
+            pose = openpose.create_pose_estimator(models.pose_model, backend_id=backend_id, target_id=target_id,
+                                                  config=models.pose_config)
         if need_parsing:
             # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
-            parsing = human_parsing.create_parser(args.parsing_model, backend_id, target_id, pose=pose)
+            parsing = human_parsing.create_parser(models.parsing_model, backend_id, target_id, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)
 
 

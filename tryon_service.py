@@ -21,10 +21,10 @@ import warnings
 import cv2 as cv
 import numpy as np
 
-import common
-from common import RuntimeFailure, UsageError
+import image_io
 from cp_vton import crop_to_ratio
 from dataset_mode import check_size
+from errors import RuntimeFailure, UsageError, error_line
 from garment_check import check_garment
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,13 @@ def set_decoder_limits(max_pixels):
 
 
 def decode_image(data, what='image'):
-    """An uploaded image's bytes as 3-channel BGR uint8, converted as common.read_image converts a file
+    """An uploaded image's bytes as 3-channel BGR uint8, converted as image_io.read_image converts a file
     (grey expanded, 16-bit scaled to 8-bit, alpha laid over white): an upload gives the CLI's pixels.
     tests/test_web.py checks the two against each other. BadUpload when OpenCV cannot decode it."""
     try:
         image = cv.imdecode(np.frombuffer(data, np.uint8), cv.IMREAD_UNCHANGED)
     except cv.error as err:
-        raise BadUpload('%s is not a readable image: %s' % (what, common.error_line(err)))
+        raise BadUpload('%s is not a readable image: %s' % (what, error_line(err)))
     if image is None or image.size == 0:
         raise BadUpload('%s is not a readable image (OpenCV cannot decode it)' % what)
     if image.dtype == np.uint16:
@@ -117,7 +117,7 @@ def decode_image(data, what='image'):
         raise BadUpload('%s has unsupported pixel type %s' % (what, image.dtype), 415)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv.cvtColor(image, cv.COLOR_GRAY2BGR)
-    return common.composite_on_white(image) if image.shape[2] == 4 else image
+    return image_io.composite_on_white(image) if image.shape[2] == 4 else image
 
 
 def check_upload(data, what, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS):

@@ -16,28 +16,22 @@ import argparse
 import logging
 import os
 import sys
-import time
 
 import cv2 as cv
 
-import common
+import command_line
+import dnn_backends
 import human_parsing
+import image_io
 import openpose
-from common import RuntimeFailure, UsageError
-# the pieces README documents for use from Python, as `virtual_try_on.<name>`
-from cp_vton import (GMM_FILE, GRID_SIZE, HEIGHT, KEPT_LABELS, OWN_GMM_FILE, OWN_TOM_FILE,  # noqa: F401
-                     TOM_FILE, WIDTH, CpVton, blend, cloth_agnostic, crop_to_ratio, grid_sample, head_lookup,
-                     pose_map, resize_to_model, sigmoid, tanh, to_image, to_unit_range, tps_grid)
-from dataset_mode import (DEFAULT_BATCH, MIN_SIZE, PendingTryOn, render_batch, _make_directory, check_size, dataset_main, default_output_name, read_pairs,  # noqa: F401
-                          run_dataset, warped_output_name)
-from full_resolution import FEATHER, cloth_mask, compose_full_resolution, edit_region  # noqa: F401
-from gmm_rewrite import CACHE_ENV, GMM_CACHE_FORMAT, GMM_INPUTS, gmm_cache_dirs, load_gmm, replace_correlation  # noqa: F401
-from onnx_facts import onnx_summary  # noqa: F401
-from progress import Progress, peak_memory_text  # noqa: F401
+from batch_runner import ITEM_ERRORS, StopBatch, TryOnItem, run_batch
+from cp_vton import GMM_FILE, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, CpVton, crop_to_ratio
+from dataset_mode import DEFAULT_BATCH, check_size, default_output_name, read_pairs, run_dataset
+from errors import UsageError
 from garment_check import check_garment
-from shards import parse_shard, take_shard
-from tryon_pipeline import (PersonAnalysis, VirtualTryOn, default_models, has_torso, keypoints_to_model,  # noqa: F401
-                            labels_to_model, load_tryon)
+from progress import Progress, peak_memory_text
+from shards import parse_shard, shard_bounds, take_shard
+from tryon_pipeline import TryOnModels, VirtualTryOn, load_tryon
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +50,6 @@ def image_files(paths, what):
         else:
             result.append(path)
     return result
-
-
-def batch_size(text):
-    """--batch: a whole number of at least 1 (a one-line UsageError otherwise)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError('--batch expects a whole number of at least 1, got %r' % text)
-    return int(text)
-
-
-def thread_count(text):
-    """--threads: a whole number of at least 1 (a one-line UsageError otherwise)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UsageError('--threads expects a whole number of at least 1, got %r' % text)
-    return int(text)
 
 
 def check_display(environ=None, platform=None):
@@ -92,7 +72,8 @@ def build_parser():
                     'garment skipped), 2 bad usage or input.')
     parser.add_argument('-i', '--input', nargs='+', help='person photo(s), or folder(s) of them: several people '
                                                        'and garments make a catalogue, every person in every garment')
-    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid over white); or folder(s) of them')
+    parser.add_argument('-c', '--cloth', nargs='+', help='garment photo(s): on white, or cut-outs with alpha (laid '
+                                                       'over white); or folder(s) of them')
     parser.add_argument('-o', '--output', help='result image (default: <person>_<cloth>_tryon.png, printed); a '
                                                'directory (created if missing) with several garments, a folder, '
                                                'a path ending in / or --dataroot')
@@ -108,13 +89,13 @@ def build_parser():
     parser.add_argument('--overwrite', action='store_true',
                         help='with --dataroot or several try-ons: redo those whose results exist (default: '
                              'skip them, so that a rerun after a crash only does what is missing)')
-    parser.add_argument('--batch', type=batch_size, default=DEFAULT_BATCH,
+    parser.add_argument('--batch', type=command_line.count_argument('--batch'), default=DEFAULT_BATCH,
                         help='try-ons that go through the TOM together (default: %(default)s; the same bytes '
-                             'as one at a time; on the CPU a batch is not faster, see README)')
+                             'as one at a time; on the CPU a batch is not faster, see docs/catalogues.md)')
     parser.add_argument('--shard', type=parse_shard, metavar='K/N',
                         help='with --dataroot or several try-ons: do only shard K of N of the list (N processes '
                              'or machines, K = 1..N, together write every result once)')
-    parser.add_argument('--threads', type=thread_count, metavar='N',
+    parser.add_argument('--threads', type=command_line.count_argument('--threads'), metavar='N',
                         help='OpenCV threads (default: OpenCV\'s choice, every core); 1 for each of N shard '
                              'processes on one N-core machine (the results do not depend on it)')
     parser.add_argument('--show', action='store_true', help='also show the result in a window (needs a display)')
@@ -122,7 +103,8 @@ def build_parser():
                                       'published %s when it and %s are both in the models directory)'
                                       % (OWN_GMM_FILE, GMM_FILE, TOM_FILE))
     parser.add_argument('--tom', help='TOM model (default: %s, shipped with %s; the published %s when both '
-                                      'published files are in the models directory)' % (OWN_TOM_FILE, OWN_GMM_FILE, TOM_FILE))
+                                      'published files are in the models directory)'
+                                      % (OWN_TOM_FILE, OWN_GMM_FILE, TOM_FILE))
     parser.add_argument('--pose-model', help='pose model: OpenPose .onnx/.caffemodel or BlazePose .tflite '
                                              '(default: OpenPose if present, else BlazePose)')
     parser.add_argument('--pose-config', help='OpenPose .prototxt, for a .caffemodel (OpenCV 4.x)')
@@ -133,16 +115,16 @@ def build_parser():
     parser.add_argument('--synthetic', action='store_true',
                         help='use the synthetic seeded-random GMM and TOM models (built on first use) to '
                              'see the pipeline run without the published files; the output is NOT a try-on')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
-    backend_id, target_id = common.backend_target(args.backend, args.target)
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     if args.show:
         check_display()
     if args.threads:
@@ -157,22 +139,30 @@ def main(argv=None):
                or bool(args.output and (os.path.isdir(args.output) or args.output.endswith(('/', os.sep)))))
     if several:  # -o is a directory; a bad person or garment is reported and skipped
         return catalogue_main(args, people, clothes, backend_id, target_id)
-    person = common.read_image(people[0], 'person photo')
-    cloth = common.read_image(clothes[0], 'cloth photo')
+    person = image_io.read_image(people[0], 'person photo')
+    cloth = image_io.read_image(clothes[0], 'cloth photo')
     output = args.output or default_output_name(people[0], clothes[0])
-    common.check_output_path(output)
+    image_io.check_output_path(output)
     check_size(cloth, 'cloth photo %s' % clothes[0], 'it')
     check_garment(cloth, 'cloth photo %s' % clothes[0])
     check_size(crop_to_ratio(person)[0], 'person photo %s' % people[0], 'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
-    tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
+    tryon = load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
+                       need_parsing=labels is None)
     result = tryon.infer(tryon.analyse(person, keypoints, labels), cloth, full_resolution=not args.model_size)
-    common.write_image(output, result)
+    image_io.write_image(output, result)
     print(output)
     if args.show:
         cv.imshow('Virtual try-on', result)
         cv.waitKey()
     return 0
+
+
+def model_files(args):
+    """The TryOnModels of the command line's --gmm, --tom, --pose-model, --pose-config, --parsing-model
+    and --synthetic."""
+    return TryOnModels(gmm=args.gmm, tom=args.tom, pose_model=args.pose_model, pose_config=args.pose_config,
+                       parsing_model=args.parsing_model, synthetic=args.synthetic)
 
 
 def read_evidence(args):
@@ -185,80 +175,90 @@ def read_evidence(args):
 def catalogue_main(args, people, clothes, backend_id, target_id):
     """Every person of -i in every garment of -c (or shard K/N of that list), results into the -o directory as
     <person>_<cloth>_tryon.png; each person analysed once (pose, parsing, agnostic), the try-ons `--batch` at a
-    time through the TOM. Finished results are skipped unless --overwrite; a bad person or garment is one
-    error line and the rest goes on (exit status 1). With one person, its photo is checked first (exit 2)."""
+    time through the TOM (batch_runner.run_batch). Finished results are skipped unless --overwrite; a bad
+    person or garment is one error line and the rest goes on (exit status 1). With one person, its photo is
+    checked first (exit 2), and its failure ends the run."""
     out_dir = args.output or '.'
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError('with several try-ons -o is a directory, and %s is a file' % out_dir)
     if len(people) > 1 and (args.keypoints or args.labels):
         raise UsageError('--keypoints and --labels describe one person photo; -i names %d' % len(people))
     if len(people) == 1:
-        check_size(crop_to_ratio(common.read_image(people[0], 'person photo'))[0], 'person photo %s' % people[0],
+        check_size(crop_to_ratio(image_io.read_image(people[0], 'person photo'))[0], 'person photo %s' % people[0],
                    'its 256:192 centre crop')
     keypoints, labels = read_evidence(args)
     tries = take_shard([(person, cloth) for person in people for cloth in clothes], args.shard)
-    _make_directory(out_dir)
-    tryon, analysed, pending = None, (None, None), []
-    written = skipped = failed = 0
-    start = time.monotonic()
+    image_io.make_directory(out_dir)
+    items = [TryOnItem(number, names, [os.path.join(out_dir, default_output_name(*names))],
+                       'garment %s' % names[1] if len(people) == 1 else 'try-on %s + %s' % names)
+             for number, names in enumerate(tries, 1)]
+    analysed = {}  # the person analysed last, or its error: a person's try-ons are consecutive
 
-    def report(number, names, err):
-        what = ('garment %s' % names[1]) if len(people) == 1 else ('try-on %s + %s' % names)
-        log.error('%s skipped: %s', what, common.error_line(err))
+    def prepare(item, tryon):
+        person_path, cloth_path = item.names
+        if person_path not in analysed:
+            analysed.clear()
+            try:
+                person = image_io.read_image(person_path, 'person photo')
+                check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
+                analysed[person_path] = tryon().analyse(person, keypoints, labels)
+            except ITEM_ERRORS as err:
+                if len(people) == 1:
+                    raise StopBatch(err)  # the one person of the run: its error ends it, as for a single try-on
+                analysed[person_path] = err
+        if isinstance(analysed[person_path], Exception):
+            raise analysed[person_path]
+        cloth = image_io.read_image(cloth_path, 'cloth photo')
+        check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
+        check_garment(cloth, 'cloth photo %s' % cloth_path)
+        item.analysis, item.cloth = analysed[person_path], cloth
 
     def write(item, grid, warped, tom_output):
         if args.model_size:
-            result = CpVton.compose(tom_output, warped, item.analysis.person, item.analysis.labels, item.analysis.agnostic)
+            result = CpVton.compose(tom_output, warped, item.analysis.person, item.analysis.labels,
+                                    item.analysis.agnostic)
         else:
             result = VirtualTryOn.composite(item.analysis, item.cloth, grid, tom_output)
-        common.write_image(item.output, result)
-        print(item.output)
+        image_io.write_image(item.outputs[0], result)
+        print(item.outputs[0])
 
-    def flush():
-        nonlocal written, failed
-        if pending:
-            counts = render_batch(tryon, pending, args.batch, write, lambda item, err: report(item.number, item.names, err))
-            written, failed = written + counts[0], failed + counts[1]
-            pending.clear()
+    def load():
+        return load_tryon(model_files(args), backend_id, target_id, need_pose=keypoints is None,
+                          need_parsing=labels is None)
 
-    for number, (person_path, cloth_path) in enumerate(tries, 1):
-        output = os.path.join(out_dir, default_output_name(person_path, cloth_path))
-        if not args.overwrite and os.path.exists(output):
-            skipped += 1
-            continue
-        if tryon is None:
-            tryon = load_tryon(args, backend_id, target_id, keypoints is None, labels is None)
-        if analysed[0] != person_path:  # a person's try-ons are consecutive: analysed once
-            try:
-                person = common.read_image(person_path, 'person photo')
-                check_size(crop_to_ratio(person)[0], 'person photo %s' % person_path, 'its 256:192 centre crop')
-                analysed = (person_path, tryon.analyse(person, keypoints, labels))
-            except (UsageError, RuntimeFailure, cv.error) as err:
-                if len(people) == 1:
-                    raise  # the one person of the run: its error ends it, as for a single try-on
-                analysed = (person_path, err)
-        try:
-            if isinstance(analysed[1], Exception):
-                raise analysed[1]
-            cloth = common.read_image(cloth_path, 'cloth photo')
-            check_size(cloth, 'cloth photo %s' % cloth_path, 'it')
-            check_garment(cloth, 'cloth photo %s' % cloth_path)
-            pending.append(PendingTryOn(number, (person_path, cloth_path), output, None, analysed[1], cloth))
-        except (UsageError, RuntimeFailure, cv.error) as err:
-            failed += 1
-            report(number, (person_path, cloth_path), err)
-        if len(pending) >= args.batch:
-            flush()
-    flush()
-    seconds = time.monotonic() - start
-    log.info('%d try-ons: %d written, %d skipped as done, %d failed; %.1f s; peak memory %s',
-             len(tries), written, skipped, failed, seconds, peak_memory_text())
-    return 1 if failed else 0
+    counts = run_batch(items, load, prepare, write, batch=args.batch, overwrite=args.overwrite,
+                       progress=Progress(len(items), 'try-ons', enabled=log.isEnabledFor(logging.INFO)))
+    log.info('%s; peak memory %s', counts.summary('try-ons'), peak_memory_text())
+    return 1 if counts.failed else 0
+
+
+def dataset_main(args, backend_id, target_id):
+    """--dataroot/--pairs: CP-VTON's test protocol (dataset_mode.run_dataset). Exit status 1 when a pair was
+    skipped. The progress line shows when this module's log shows info messages (not under -q)."""
+    if not (args.dataroot and args.pairs and args.output):
+        raise UsageError('dataset mode needs --dataroot, --pairs and -o (the output directory)')
+    if args.input or args.cloth:
+        raise UsageError('-i/-c and --dataroot/--pairs are two different modes; give one of them')
+    if not os.path.isdir(args.dataroot):
+        raise UsageError('dataset directory not found: %s' % args.dataroot)
+    listed = read_pairs(args.pairs)
+    pairs = take_shard(listed, args.shard)
+    if args.shard:
+        log.info('shard %d/%d: pairs %d-%d of %d', *args.shard, *shard_bounds(len(listed), *args.shard), len(listed))
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError('output path is not a directory: %s' % args.output)
+    image_io.make_directory(args.output)
+    models = model_files(args)
+    counts = run_dataset(lambda: load_tryon(models, backend_id, target_id, need_pose=False, need_parsing=False),
+                         args.dataroot, pairs, args.output, args.save_warped, args.overwrite,
+                         progress=log.isEnabledFor(logging.INFO), batch=args.batch)
+    log.info('%s; peak memory %s', counts.summary('pairs'), peak_memory_text())
+    return 1 if counts.failed else 0
 
 
 def cli():
     """Console command `virtual-try-on`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

@@ -36,32 +36,29 @@ import time  # noqa: E402
 
 import cv2 as cv  # noqa: E402
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import dnn_backends  # noqa: E402
+import errors  # noqa: E402
+import registry  # noqa: E402
 import tryon_service  # noqa: E402
-from common import RuntimeFailure, UsageError  # noqa: E402
-from tryon_pipeline import load_tryon  # noqa: E402
+from errors import RuntimeFailure, UsageError  # noqa: E402
+from tryon_pipeline import TryOnModels, load_tryon  # noqa: E402
 from tryon_service import BadUpload, Busy, TryOnService, list_garments  # noqa: E402
-from virtual_try_on import build_parser as tryon_parser  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7860
-DEFAULT_GARMENTS = os.path.join(os.path.dirname(common.REPO_DIR), 'shared', 'data', 'viton', 'test', 'cloth')
+DEFAULT_GARMENTS = os.path.join(os.path.dirname(registry.REPO_DIR), 'shared', 'data', 'viton', 'test', 'cloth')
 OPENCV_MAX_PIXELS = int(os.environ['OPENCV_IO_MAX_IMAGE_PIXELS'])
 GALLERY_SIZE = 24
 KEPT_RESULTS = 256  # result files of the page kept in the server's folder at once
-# the model options of the try-on command that this server passes on to it as they are
+# the model options of the try-on command that this server takes and passes on as they are
 MODEL_OPTIONS = ('gmm', 'tom', 'pose_model', 'pose_config', 'parsing_model')
 
 
-def tryon_arguments(args):
-    """The try-on command's own Namespace for load_tryon, built by its parser from this server's model options
-    (one place to change when load_tryon takes keyword parameters)."""
-    argv = ['--backend', args.backend] + (['--target', args.target] if args.target else [])
-    for name in MODEL_OPTIONS:
-        if getattr(args, name):
-            argv += ['--' + name.replace('_', '-'), getattr(args, name)]
-    return tryon_parser().parse_args(argv + (['--synthetic'] if args.synthetic else []))
+def model_files(args):
+    """The TryOnModels of this server's model options, as the try-on command passes them."""
+    return TryOnModels(synthetic=args.synthetic, **{name: getattr(args, name) for name in MODEL_OPTIONS})
 
 
 def default_workers():
@@ -81,7 +78,7 @@ def error_status(err):
     if isinstance(err, RuntimeFailure):
         return 422, str(err)
     if isinstance(err, cv.error):
-        return 500, 'OpenCV: %s' % common.error_line(err)
+        return 500, 'OpenCV: %s' % errors.error_line(err)
     if isinstance(err, MemoryError):
         return 503, 'out of memory'
     log.error('try-on failed', exc_info=err)
@@ -327,8 +324,8 @@ def build_parser():
     parser.add_argument('--parsing-model', help='LIP JPPNet model (default: as virtual-try-on)')
     parser.add_argument('--synthetic', action='store_true',
                         help='the synthetic seeded-random GMM and TOM: the output is NOT a try-on')
-    common.add_backend_arguments(parser)
-    common.add_verbosity_arguments(parser)
+    dnn_backends.add_backend_arguments(parser)
+    command_line.add_verbosity_arguments(parser)
     return parser
 
 
@@ -357,7 +354,7 @@ def check_port(host, port):
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
     check_arguments(args)
@@ -368,15 +365,15 @@ def main(argv=None):
             raise ImportError('gradio is not installed whole')
     except ImportError as err:
         raise UsageError('the web demo needs the [web] extra (%s): pip install -e ".[web]"' % err)
-    backend_id, target_id = common.backend_target(args.backend, args.target)
+    backend_id, target_id = dnn_backends.backend_target(args.backend, args.target)
     check_port(args.host, args.port)
     cv.setNumThreads(args.threads or max(1, (os.cpu_count() or 1) // args.workers))
     tryon_service.set_decoder_limits(args.max_pixels)
     garments = list_garments(args.garments)
     if args.garments and not garments:
         raise UsageError('garments folder holds no images: %s' % args.garments)
-    tryon_args = tryon_arguments(args)
-    service = TryOnService(lambda: load_tryon(tryon_args, backend_id, target_id), args.workers, args.queue,
+    models = model_files(args)
+    service = TryOnService(lambda: load_tryon(models, backend_id, target_id), args.workers, args.queue,
                            args.cache, args.max_bytes, args.max_pixels, garments)
     work_dir = tempfile.mkdtemp(prefix='tryon-web-')
     atexit.register(shutil.rmtree, work_dir, True)
@@ -398,7 +395,7 @@ def main(argv=None):
 
 def cli():
     """Console command `virtual-try-on-web`."""
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))
 
 
 if __name__ == '__main__':

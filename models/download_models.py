@@ -37,9 +37,11 @@ import zipfile
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not __package__:  # run as a script (python3 models/download_models.py): make the checkout importable
     sys.path.insert(0, _REPO_DIR)
-from common import (RuntimeFailure, UsageError, add_verbosity_arguments, model_registry,  # noqa: E402
-                    models_dir, parse_cli, run_main, run_tool, sha256_of, verify_file)
+from command_line import add_verbosity_arguments, parse_cli, run_main  # noqa: E402
+from errors import RuntimeFailure, UsageError  # noqa: E402
 from progress import Progress  # noqa: E402
+from registry import model_registry, models_dir, sha256_of, verify_file  # noqa: E402
+from synthetic_models import run_tool  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Building the C++ try-on (cpp/) and talking to its test helper, for tests/test_cpp.py and
-tests/compare_cpp.py. The helper's file formats are described at the head of cpp/test_virtual_try_on.cpp."""
+benchmarks/compare_cpp.py. The helper's file formats are described at the head of cpp/test_virtual_try_on.cpp."""
 import os
 import shutil
 import subprocess
@@ -85,7 +85,7 @@ def pair_files(shared_data, person, cloth):
 
 def python_try_on(try_on, shared_data, person, cloth):
     """The Python API's 256x192 try-on of a pair with the dataset's keypoints and parsing
-    (virtual_try_on.VirtualTryOn.infer with keypoints=, labels= and full_resolution=False: the network size,
+    (tryon_pipeline.VirtualTryOn.infer with keypoints=, labels= and full_resolution=False: the network size,
     which is what --model-size writes)."""
     import cv2 as cv
     import human_parsing

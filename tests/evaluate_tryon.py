@@ -35,12 +35,15 @@ from scipy import ndimage
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import openpose  # noqa: E402
 import photo_kept  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
-from cp_vton import CpVton  # noqa: E402
+from cp_vton import GMM_FILE, HEIGHT, TOM_FILE, WIDTH, CpVton, grid_sample, to_image  # noqa: E402
+from dataset_mode import read_pairs  # noqa: E402
+from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 VITON = os.path.join(SHARED, 'viton')
@@ -90,14 +93,14 @@ def iou(mask, region):
 
 def read_person(stem, split='test'):
     test = os.path.join(VITON, split)
-    return (common.read_image(os.path.join(test, 'image', stem + '.jpg')),
+    return (image_io.read_image(os.path.join(test, 'image', stem + '.jpg')),
             human_parsing.read_parsing(os.path.join(test, 'image-parse', stem + '.png')),
             openpose.read_keypoints_json(os.path.join(test, 'pose', stem + '_keypoints.json')))
 
 
 def cloth_and_mask(name, split='test'):
     test = os.path.join(VITON, split)
-    cloth = common.read_image(os.path.join(test, 'cloth', name))
+    cloth = image_io.read_image(os.path.join(test, 'cloth', name))
     mask = cv.imread(os.path.join(test, 'cloth-mask', name), cv.IMREAD_GRAYSCALE) >= 128
     return cloth, mask.astype(np.float32)
 
@@ -113,7 +116,7 @@ def evaluate(tryon, pairs, chain, split='test'):
         cloth, mask = cloth_and_mask(cloth_name, split)
         try:
             analysis = tryon.analyse(photo, keypoints, labels) if chain == 'dataset' else tryon.analyse(photo)
-        except common.RuntimeFailure:
+        except errors.RuntimeFailure:
             failed.append(stem)
             continue
         grid, warped, tom_output = tryon.render(analysis, cloth)
@@ -121,7 +124,7 @@ def evaluate(tryon, pairs, chain, split='test'):
             result = CpVton.compose(tom_output, warped, analysis.person, analysis.labels, analysis.agnostic)
         else:  # what a user gets: the photo back at its size, whatever box the pose framed the person in
             result = tryon.composite(analysis, cloth, grid, tom_output)
-        warped_mask = vto.grid_sample(mask[None, None], grid)[0, 0] > 0.5
+        warped_mask = grid_sample(mask[None, None], grid)[0, 0] > 0.5
         scores.append((ssim(result[..., ::-1], photo[..., ::-1]), iou(warped_mask, np.isin(labels, GARMENT_LABELS)))
                       + region_figures(result, photo, np.isin(labels, REGION_LABELS)))
     return np.array(scores), failed
@@ -131,9 +134,9 @@ def forward_times(cp_vton, repeat):
     """(GMM, TOM, both) forward seconds of --repeat runs on a fixed input."""
     rng = np.random.default_rng(0)
     channels = photo_kept.TOM_CHANNELS if cp_vton.representation == photo_kept.PHOTO_KEPT else 25
-    agnostic = rng.uniform(-1, 1, (1, 22, vto.HEIGHT, vto.WIDTH)).astype(np.float32)
-    cloth = rng.uniform(-1, 1, (1, 3, vto.HEIGHT, vto.WIDTH)).astype(np.float32)
-    tom_input = rng.uniform(-1, 1, (1, channels, vto.HEIGHT, vto.WIDTH)).astype(np.float32)
+    agnostic = rng.uniform(-1, 1, (1, 22, HEIGHT, WIDTH)).astype(np.float32)
+    cloth = rng.uniform(-1, 1, (1, 3, HEIGHT, WIDTH)).astype(np.float32)
+    tom_input = rng.uniform(-1, 1, (1, channels, HEIGHT, WIDTH)).astype(np.float32)
     times = []
     for i in range(repeat + 1):
         start = time.perf_counter()
@@ -155,9 +158,9 @@ def picture_sheet(tryon, pairs, path):
         cloth, _ = cloth_and_mask(cloth_name)
         grid, warped, tom_output = tryon.render(tryon.analyse(photo, keypoints, labels), cloth)
         analysis = tryon.analyse(photo, keypoints, labels)
-        rows.append(np.hstack([photo, cloth, vto.to_image(warped[0]),
+        rows.append(np.hstack([photo, cloth, to_image(warped[0]),
                                CpVton.compose(tom_output, warped, analysis.person, analysis.labels, analysis.agnostic)]))
-    common.write_image(path, np.vstack(rows))
+    image_io.write_image(path, np.vstack(rows))
 
 
 def full_resolution_example(tryon, person_name, cloth_name, path):
@@ -169,7 +172,7 @@ def full_resolution_example(tryon, person_name, cloth_name, path):
     framed = cv.copyMakeBorder(big, 0, 0, 216, 216, cv.BORDER_CONSTANT, value=(255, 255, 255))
     result = tryon.infer(framed, cloth)
     changed = np.any(result != framed, axis=2)
-    common.write_image(path, np.hstack([framed, result]))
+    image_io.write_image(path, np.hstack([framed, result]))
     return changed.mean(), framed.shape
 
 
@@ -197,20 +200,20 @@ def main(argv=None):
     parser.add_argument('--sheet-pairs', type=int, default=6)
     parser.add_argument('--example', help='write a full-resolution example here')
     args = parser.parse_args(argv)
-    common.setup_logging(quiet=True)
+    command_line.setup_logging(quiet=True)
 
-    gmm_path, tom_path = vto.default_models() if not (args.gmm and args.tom) else (args.gmm, args.tom)
+    gmm_path, tom_path = default_models() if not (args.gmm and args.tom) else (args.gmm, args.tom)
     gmm_path, tom_path = args.gmm or gmm_path, args.tom or tom_path
     print('OpenCV %s; GMM %s, TOM %s' % (cv.__version__, gmm_path, tom_path))
-    cp_vton = vto.CpVton(gmm_path, tom_path)
+    cp_vton = CpVton(gmm_path, tom_path)
     pairs_file = 'test_pairs_paired.txt' if args.split == 'test' else 'test_clean_pairs_paired.txt'
-    pairs = vto.read_pairs(os.path.join(VITON, pairs_file))[:args.limit]
+    pairs = read_pairs(os.path.join(VITON, pairs_file))[:args.limit]
     chains = [c.strip() for c in args.chain.split(',') if c.strip()]
     if 'default' in chains or args.example:
         pose = openpose.create_pose_estimator()
         parsing = human_parsing.create_parser(pose=pose)
-        default_tryon = vto.VirtualTryOn(cp_vton, pose, parsing)
-    dataset_tryon = vto.VirtualTryOn(cp_vton)
+        default_tryon = VirtualTryOn(cp_vton, pose, parsing)
+    dataset_tryon = VirtualTryOn(cp_vton)
     for chain in chains:
         start = time.monotonic()
         scores, failed = evaluate(dataset_tryon if chain == 'dataset' else default_tryon, pairs, chain, args.split)
@@ -220,8 +223,8 @@ def main(argv=None):
         from tools import synthetic
         ours = forward_times(cp_vton, args.repeat)
         with tempfile.TemporaryDirectory() as directory:
-            published = vto.CpVton(synthetic.build_gmm(os.path.join(directory, vto.GMM_FILE)),
-                                   synthetic.build_tom(os.path.join(directory, vto.TOM_FILE)))
+            published = CpVton(synthetic.build_gmm(os.path.join(directory, GMM_FILE)),
+                                   synthetic.build_tom(os.path.join(directory, TOM_FILE)))
             theirs = forward_times(published, args.repeat)
         for name, times in (('these models', ours), ('published-size graphs', theirs)):
             print('%-22s GMM median %6.1f ms p95 %6.1f | TOM median %6.1f ms p95 %6.1f | GMM + TOM median %6.1f ms p95 %6.1f'
@@ -229,11 +232,11 @@ def main(argv=None):
         print('GMM + TOM forward: %.2f of the published-size graphs\' time (medians)'
               % (np.median(ours[:, 2]) / np.median(theirs[:, 2])))
     if args.sheet:
-        picture_sheet(dataset_tryon, vto.read_pairs(os.path.join(VITON, 'test_pairs.txt'))[:args.sheet_pairs],
+        picture_sheet(dataset_tryon, read_pairs(os.path.join(VITON, 'test_pairs.txt'))[:args.sheet_pairs],
                       args.sheet)
         print('picture sheet: %s' % args.sheet)
     if args.example:
-        person_name, cloth_name = vto.read_pairs(os.path.join(VITON, 'test_pairs.txt'))[0]
+        person_name, cloth_name = read_pairs(os.path.join(VITON, 'test_pairs.txt'))[0]
         changed, shape = full_resolution_example(default_tryon, person_name, cloth_name, args.example)
         print('full-resolution example: %s (%dx%d photo, %.1f %% of its pixels changed)'
               % (args.example, shape[1], shape[0], 100 * changed))

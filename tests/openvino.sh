@@ -7,7 +7,7 @@
 #   bash tests/openvino.sh --build    # build (or reuse) only
 #
 # Everything lives in $OPENVINO_OPENCV_DIR (default ~/.cache/tryon-opencv-openvino); a finished build is reused.
-# Cost (README, "OpenVINO"): 0.7 GB before the compile; well over an hour of compiling on a shared 2-core machine.
+# Cost (docs/openvino.md): 0.7 GB before the compile; well over an hour of compiling on a shared 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -107,7 +107,7 @@ TRYON_OPENVINO_REQUIRED=1 TRYON_OPENVINO_PRECISION=f32 TRYON_OPENVINO_FIGURES=$F
 if "$VENV/bin/python" -c 'import sys, openvino_precision as p; sys.exit(0 if p.cpu_has_bf16() else 1)'; then
     TRYON_OPENVINO_REQUIRED=1 TRYON_OPENVINO_PRECISION=bf16 TRYON_OPENVINO_FIGURES=$FIGURES/bf16.json \
         "$VENV/bin/python" -m pytest -q -s -p no:cacheprovider tests/test_openvino.py
-    "$VENV/bin/python" tests/openvino_bf16_report.py "$FIGURES/f32.json" "$FIGURES/bf16.json"
+    "$VENV/bin/python" benchmarks/openvino_bf16_report.py "$FIGURES/f32.json" "$FIGURES/bf16.json"
 else
     echo "this CPU has no bf16 units: OpenVINO computes in f32 with either target; no bf16 run"
 fi

@@ -24,12 +24,13 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
+import image_io  # noqa: E402
 import photo_kept  # noqa: E402
 from coco_parts import PART_INDEX  # noqa: E402
 from cp_vton import HEIGHT  # noqa: E402
-from tryon_pipeline import load_tryon  # noqa: E402
-import virtual_try_on  # noqa: E402
+from tryon_pipeline import TryOnModels, load_tryon  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 REALWORLD = os.path.join(SHARED, 'realworld')
@@ -87,16 +88,16 @@ def half_body(tryon, count, sheet=None):
     names = sorted(os.listdir(os.path.join(test, 'image')))[:count]
     tried, refused, above_chin, rows = 0, [], 0, []
     for i, name in enumerate(names):
-        photo = common.read_image(os.path.join(test, 'image', name), 'person photo')
-        cloth = common.read_image(os.path.join(test, 'cloth', names[(i + 1) % len(names)].replace('_0.', '_1.')),
+        photo = image_io.read_image(os.path.join(test, 'image', name), 'person photo')
+        cloth = image_io.read_image(os.path.join(test, 'cloth', names[(i + 1) % len(names)].replace('_0.', '_1.')),
                                   'garment photo')
         for cut in (150, 115):
             person = cv.resize(photo[:cut], None, fx=4, fy=4, interpolation=cv.INTER_LANCZOS4)
             tried += 1
             try:
                 analysis = tryon.analyse(person)
-            except (common.RuntimeFailure, common.UsageError) as err:
-                refused.append('%s cut at %d: %s' % (name, cut, common.error_line(err)))
+            except (errors.RuntimeFailure, errors.UsageError) as err:
+                refused.append('%s cut at %d: %s' % (name, cut, errors.error_line(err)))
                 continue
             result = tryon.infer(analysis, cloth)
             above_chin += int(np.any(result != person, axis=2)[:max(chin_in_photo(analysis), 0)].sum())
@@ -107,7 +108,7 @@ def half_body(tryon, count, sheet=None):
         fit = [cv.resize(cv.copyMakeBorder(row, 0, 0, 0, width - row.shape[1], cv.BORDER_CONSTANT,
                                            value=(255, 255, 255)), None, fx=0.5, fy=0.5, interpolation=cv.INTER_AREA)
                for row in rows]
-        common.write_image(sheet, np.vstack(fit))
+        image_io.write_image(sheet, np.vstack(fit))
     return tried, refused, above_chin
 
 
@@ -122,24 +123,22 @@ def main(argv=None):
     parser.add_argument('--half-body', type=int, default=0, metavar='N', help='also N waist-up and chest-up test photos')
     parser.add_argument('--half-body-sheet', help='write their picture sheet here')
     args = parser.parse_args(argv)
-    common.setup_logging(quiet=True)
+    command_line.setup_logging(quiet=True)
     people, garments = images(os.path.join(REALWORLD, 'person')), images(os.path.join(REALWORLD, 'garment'))
-    cli = virtual_try_on.build_parser().parse_args(['-i', 'x', '-c', 'y'] + (['--gmm', args.gmm, '--tom', args.tom]
-                                                                         if args.gmm and args.tom else []))
-    tryon = load_tryon(cli, cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
+    tryon = load_tryon(TryOnModels(gmm=args.gmm, tom=args.tom), cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
     refused, above_chin, changed, times, rows = [], 0, [], [], []
     for i, person_path in enumerate(people):
-        person = common.read_image(person_path, 'person photo')
+        person = image_io.read_image(person_path, 'person photo')
         start = time.perf_counter()
         try:
             analysis = tryon.analyse(person)
-        except (common.RuntimeFailure, common.UsageError) as err:
-            refused.append('%s: %s' % (os.path.basename(person_path), common.error_line(err)))
+        except (errors.RuntimeFailure, errors.UsageError) as err:
+            refused.append('%s: %s' % (os.path.basename(person_path), errors.error_line(err)))
             continue
         chin = chin_in_photo(analysis)
         for j in range(args.garments_per_person):
             cloth_path = garments[(i * args.garments_per_person + j) % len(garments)]
-            cloth = common.read_image(cloth_path, 'garment photo')
+            cloth = image_io.read_image(cloth_path, 'garment photo')
             result = tryon.infer(analysis, cloth)
             times.append(time.perf_counter() - start)
             start = time.perf_counter()
@@ -148,7 +147,7 @@ def main(argv=None):
             changed.append(difference.mean())
             if args.out:
                 os.makedirs(args.out, exist_ok=True)
-                common.write_image(os.path.join(args.out, '%s_%s.png' % tuple(
+                image_io.write_image(os.path.join(args.out, '%s_%s.png' % tuple(
                     os.path.splitext(os.path.basename(p))[0] for p in (person_path, cloth_path))), result)
             if args.sheet and j == 0 and len(rows) < args.crops:
                 rows.append(row_of(person, cloth, result, analysis))
@@ -167,7 +166,7 @@ def main(argv=None):
         width = max(row.shape[1] for row in rows)
         rows = [cv.copyMakeBorder(row, 0, 8, 0, width - row.shape[1], cv.BORDER_CONSTANT, value=(255, 255, 255))
                 for row in rows]
-        common.write_image(args.sheet, np.vstack(rows))
+        image_io.write_image(args.sheet, np.vstack(rows))
         print('picture sheet: %s' % args.sheet)
     return 0
 

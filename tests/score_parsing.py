@@ -27,10 +27,13 @@ import numpy as np
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 import blazepose  # noqa: E402
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import mediapipe_parsing  # noqa: E402
 import pil_bilinear  # noqa: E402
+import registry  # noqa: E402
 
 HEAD_LABELS = (1, 2, 4, 13)
 LOWER_LABELS = (9, 12)
@@ -108,23 +111,23 @@ def main(argv=None):
         cv.setNumThreads(args.threads)
     for sub in ('image', 'image-parse'):
         if not os.path.isdir(os.path.join(args.data, sub)):
-            raise common.UsageError('%s has no %s/ folder (CP-VTON layout expected)' % (args.data, sub))
+            raise errors.UsageError('%s has no %s/ folder (CP-VTON layout expected)' % (args.data, sub))
     net = None
     if not args.predicted:
         if args.parser == 'jppnet':
-            net = human_parsing.JppNet(args.model or common.find_model(human_parsing.MODEL_NAME))
+            net = human_parsing.JppNet(args.model or registry.find_model(human_parsing.MODEL_NAME))
         elif args.chain_pose:
             import openpose
             net = mediapipe_parsing.MediaPipeParsing(pose=openpose.create_pose_estimator(
-                os.path.join(common.models_dir(), blazepose.BLAZEPOSE_TFLITE)))
+                os.path.join(registry.models_dir(), blazepose.BLAZEPOSE_TFLITE)))
         else:
             net = mediapipe_parsing.MediaPipeParsing()
     rows, times = [], []
     if args.benchmark:
         if net is None:
-            raise common.UsageError('--benchmark times a parser: leave out --predicted')
+            raise errors.UsageError('--benchmark times a parser: leave out --predicted')
         stem = stems(args.data)[0]
-        image = common.read_image(os.path.join(args.data, 'image', stem + '.jpg'))
+        image = image_io.read_image(os.path.join(args.data, 'image', stem + '.jpg'))
         for run in range(3 + args.benchmark):
             photo = image.copy()
             photo[0, 0] = (run % 256, run // 256 % 256, 7)   # a new photo each run: no cached pose result
@@ -139,7 +142,7 @@ def main(argv=None):
         if net is None:
             predicted = human_parsing.read_parsing(os.path.join(args.predicted, stem + '.png'))
         else:
-            image = common.read_image(os.path.join(args.data, 'image', stem + '.jpg'))
+            image = image_io.read_image(os.path.join(args.data, 'image', stem + '.jpg'))
             start, start_cpu = time.perf_counter(), time.process_time()
             predicted = net.infer(image)
             times.append((time.perf_counter() - start, time.process_time() - start_cpu))
@@ -167,4 +170,4 @@ def print_times(times, what):
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

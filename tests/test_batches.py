@@ -12,7 +12,7 @@ import cv2 as cv
 import pytest
 
 import shards
-import virtual_try_on as vto
+from dataset_mode import default_output_name
 from conftest import REPO_DIR, SHARED_DATA
 
 SCRIPT = os.path.join(REPO_DIR, 'virtual_try_on.py')
@@ -83,7 +83,7 @@ def test_batched_dataset_mode_equals_single_pair_commands(unsharded, pairs_file,
                          '--keypoints', os.path.join(TEST_DIR, 'pose', stem + '_keypoints.json'),
                          '--model-size', '-o', single)
         assert result.returncode == 0, result.stderr
-        assert single.read_bytes() == (batched / vto.default_output_name(person, cloth)).read_bytes()
+        assert single.read_bytes() == (batched / default_output_name(person, cloth)).read_bytes()
 
 
 def test_three_shards_write_the_unsharded_files_once(unsharded, pairs_file, tmp_path):
@@ -120,7 +120,7 @@ def test_killed_shard_rerun_finishes_its_share(unsharded, pairs_file, tmp_path):
     result = run_cli('--dataroot', TEST_DIR, '--pairs', pairs_file, '-o', out, '--shard', '2/2')
     assert result.returncode == 0, result.stderr
     assert '%d skipped as done' % len(finished) in result.stderr
-    share = {vto.default_output_name(*pair) for pair in PAIRS[6:]}
+    share = {default_output_name(*pair) for pair in PAIRS[6:]}
     results = {name: data for name, data in files(out).items() if name.endswith('_tryon.png')}
     assert results == {name: files(unsharded)[name] for name in share}
 
@@ -142,7 +142,7 @@ def test_catalogue_of_people_and_garments_in_shards(tmp_path):
     single = tmp_path / 'single.png'
     result = run_cli('-i', people[1], '-c', clothes[0], '--model-size', '-o', single)
     assert result.returncode == 0, result.stderr
-    assert single.read_bytes() == (whole / vto.default_output_name(people[1], clothes[0])).read_bytes()
+    assert single.read_bytes() == (whole / default_output_name(people[1], clothes[0])).read_bytes()
 
 
 def test_ray_run_writes_dataset_modes_files(unsharded, pairs_file, tmp_path):

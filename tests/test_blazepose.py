@@ -3,7 +3,7 @@
 References: MediaPipe's own output for the VITON test photos (../shared/data/viton/test_mediapipe_pose.json,
 mediapipe 0.10.21), VITON's OpenPose keypoints and LIP parsings, and hand-computed cases. The photo
 tests use a fixed subset of the test split (every 8th photo) to keep the run short; the full-split
-figures come from tests/benchmark_blazepose.py.
+figures come from benchmarks/benchmark_blazepose.py.
 """
 import json
 import os
@@ -15,7 +15,8 @@ from PIL import Image
 from conftest import SHARED_DATA
 
 import blazepose
-import common
+import errors
+import image_io
 from tools import fit_pose_calibration as fpc
 import tflite_onnx
 
@@ -41,7 +42,7 @@ def subset_landmarks(blazepose_estimator):
     names = SUBSET + [NO_PERSON]
     landmarks = []
     for name in names:
-        result = blazepose_estimator.estimate(common.read_image(os.path.join(TEST_SPLIT, 'image', name)))
+        result = blazepose_estimator.estimate(image_io.read_image(os.path.join(TEST_SPLIT, 'image', name)))
         landmarks.append(result['landmarks'] if result['landmarks'] is not None else np.full((39, 5), np.nan))
     return names, np.stack(landmarks)
 
@@ -86,7 +87,7 @@ def test_detector_converts_and_keeps_mediapipe_outputs(blazepose_model):
     with open(path, 'rb') as f:
         model = tflite_onnx.tflite_to_onnx(f.read())
     assert [o.name for o in model.graph.output] == ['Identity', 'Identity_1']
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         tflite_onnx.tflite_to_onnx(b'\x08\x00\x00\x00not a tflite')
 
 
@@ -99,7 +100,7 @@ def test_calibration_table_is_complete_and_bad_tables_fail(tmp_path):
     bad = tmp_path / 'bad.json'
     for broken in (dict(table, weights=[[0.0]]), dict(table, show_weights=[[0.0]]), dict(table, show_threshold=[0.5])):
         bad.write_text(json.dumps(broken))
-        with pytest.raises(common.UsageError, match='calibration'):
+        with pytest.raises(errors.UsageError, match='calibration'):
             blazepose.load_pose_calibration(str(bad))
 
 
@@ -152,11 +153,11 @@ def test_calibrated_parts_match_openpose(blazepose_estimator, subset_landmarks, 
         shown = (coco[:, 2] >= 0.5) & fpc._inside(coco, size)
         mp_parts[i, shown] = coco[shown]
     mediapipe = fpc.compare(mp_parts, reference)['all']
-    # the whole test split gives 96.4 % within 10 px on OpenCV 5.0 (tests/benchmark_blazepose.py); a subset varies
+    # the whole test split gives 96.4 % within 10 px on OpenCV 5.0 (benchmarks/benchmark_blazepose.py); a subset varies
     assert ours['median'] <= 2.5 and ours['within10'] >= 0.95, ours
     assert ours['missed_count'] <= mediapipe['missed_count'], (ours, mediapipe)
     # infer() gives exactly these parts
-    image = common.read_image(os.path.join(TEST_SPLIT, 'image', names[0]))
+    image = image_io.read_image(os.path.join(TEST_SPLIT, 'image', names[0]))
     np.testing.assert_allclose(blazepose_estimator.infer(image), fpc.coco_parts(landmarks[:1], size, blazepose_estimator.calibration)[0],
                                atol=1e-3)
 
@@ -165,7 +166,7 @@ def test_calibrated_parts_match_openpose(blazepose_estimator, subset_landmarks, 
 def test_segment_matches_viton_parsing(blazepose_estimator):
     ious = []
     for name in SUBSET[:6]:
-        image = common.read_image(os.path.join(TEST_SPLIT, 'image', name))
+        image = image_io.read_image(os.path.join(TEST_SPLIT, 'image', name))
         mask = blazepose_estimator.segment(image)
         assert mask.shape == image.shape[:2] and mask.dtype == np.float32
         assert mask.min() >= 0 and mask.max() <= 1
@@ -180,5 +181,5 @@ def test_segment_matches_viton_parsing(blazepose_estimator):
 
 
 def test_missing_detector_is_a_usage_error(blazepose_model, tmp_path):
-    with pytest.raises(common.UsageError, match='pose_detection.tflite'):
+    with pytest.raises(errors.UsageError, match='pose_detection.tflite'):
         blazepose.BlazePose(blazepose_model, detector=str(tmp_path / 'pose_detection.tflite'))

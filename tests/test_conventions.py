@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import common
+import dnn_backends
+import errors
+import image_io
 import openvino_precision
+import synthetic_models
 import virtual_try_on as vto
+from cp_vton import CpVton, pose_map
 from conftest import REPO_DIR, VITON_CLOTHES, VITON_PERSONS
 from test_virtual_try_on_cli import make_person_analysis
 
@@ -44,9 +48,9 @@ def pillow_over_white(rgba):
 @pytest.fixture(scope='module')
 def cp_vton(synthetic_dir):
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', common.SyntheticModelWarning)
-        return vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                          os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
+        warnings.simplefilter('ignore', synthetic_models.SyntheticModelWarning)
+        return CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                      os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
 
 
 @pytest.mark.parametrize('pair', range(len(VITON_CLOTHES)))
@@ -65,7 +69,7 @@ def test_garment_with_alpha_is_laid_over_white(cp_vton, tmp_path, pair):
     dropped = cv.imread(paths['black'], cv.IMREAD_COLOR)
     assert np.abs(dropped.astype(int) - reference).max() > 200
 
-    read = {name: common.read_image(path) for name, path in paths.items()}
+    read = {name: image_io.read_image(path) for name, path in paths.items()}
     for name in ('black', 'white'):
         assert np.abs(read[name].astype(int) - reference).max() <= 1, name
 
@@ -74,7 +78,7 @@ def test_garment_with_alpha_is_laid_over_white(cp_vton, tmp_path, pair):
     import human_parsing
     import openpose
     labels = human_parsing.read_parsing(labels_path)
-    pose = vto.pose_map(openpose.read_keypoints_json(keypoints_path))
+    pose = pose_map(openpose.read_keypoints_json(keypoints_path))
     results = {name: cp_vton.infer(labels, person, pose, image).astype(int) for name, image in read.items()}
     for name in ('black', 'white'):
         difference = np.abs(results[name] - results['reference']).max()
@@ -87,31 +91,31 @@ def test_person_photo_with_alpha_is_laid_over_white(tmp_path):
     _, on_black, _ = cut_out(person)
     path = str(tmp_path / 'person.png')
     cv.imwrite(path, cv.cvtColor(on_black, cv.COLOR_RGBA2BGRA))
-    assert np.abs(common.read_image(path).astype(int) - pillow_over_white(on_black)).max() <= 1
+    assert np.abs(image_io.read_image(path).astype(int) - pillow_over_white(on_black)).max() <= 1
 
 
 def test_backend_alone_picks_its_natural_target():
-    assert common.backend_target('opencv') == (cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
-    assert common.backend_target('default') == (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_TARGET_CPU)
+    assert dnn_backends.backend_target('opencv') == (cv.dnn.DNN_BACKEND_OPENCV, cv.dnn.DNN_TARGET_CPU)
+    assert dnn_backends.backend_target('default') == (cv.dnn.DNN_BACKEND_DEFAULT, cv.dnn.DNN_TARGET_CPU)
     for backend, target in (('cuda', 'cuda'), ('openvino', 'cpu')):
         try:
-            pair = common.backend_target(backend)
-        except common.UsageError as err:     # this OpenCV has no such backend: the message says what to use
+            pair = dnn_backends.backend_target(backend)
+        except errors.UsageError as err:     # this OpenCV has no such backend: the message says what to use
             message = str(err)
             assert 'backend %s with target %s is not available' % (backend, target) in message
             assert '--backend opencv --target cpu' in message or 'add --target' in message
         else:
-            assert pair == (common.BACKENDS[backend], common.TARGETS[target])
+            assert pair == (dnn_backends.BACKENDS[backend], dnn_backends.TARGETS[target])
 
 
 def test_unavailable_target_says_what_to_add():
-    with pytest.raises(common.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
-        common.backend_target('opencv', 'cuda')
+    with pytest.raises(errors.UsageError, match=r'targets for this backend: cpu.*add --target cpu'):
+        dnn_backends.backend_target('opencv', 'cuda')
 
 
 def test_cpu_bf16_is_a_target_of_openvino_only(tmp_path):
-    with pytest.raises(common.UsageError, match=r'cpu_bf16 is a precision of OpenVINO.*--backend openvino'):
-        common.backend_target('opencv', 'cpu_bf16')
+    with pytest.raises(errors.UsageError, match=r'cpu_bf16 is a precision of OpenVINO.*--backend openvino'):
+        dnn_backends.backend_target('opencv', 'cpu_bf16')
     script = os.path.join(REPO_DIR, 'virtual_try_on.py')
     for backend, message in (('opencv', 'use it with --backend openvino'),
                              ('openvino', None)):
@@ -183,18 +187,20 @@ def test_library_messages_are_logging_and_warnings_an_application_controls(synth
     gmm, tom = (os.path.join(synthetic_dir, name) for name in ('cp_vton_gmm.onnx', 'cp_vton_tom.onnx'))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        vto.CpVton(gmm, tom)
-    synthetic = [w for w in caught if issubclass(w.category, common.SyntheticModelWarning)]
+        CpVton(gmm, tom)
+    synthetic = [w for w in caught if issubclass(w.category, synthetic_models.SyntheticModelWarning)]
     assert len(synthetic) == 2 and 'cp_vton_gmm.onnx' in str(synthetic[0].message)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        warnings.filterwarnings('ignore', category=common.SyntheticModelWarning)
-        vto.CpVton(gmm, tom)
+        warnings.filterwarnings('ignore', category=synthetic_models.SyntheticModelWarning)
+        CpVton(gmm, tom)
     assert not caught
     # the modules log through their own loggers; no handler is installed by importing them
-    for module in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    modules = ('command_line', 'dnn_backends', 'synthetic_models', 'openpose', 'human_parsing', 'virtual_try_on',
+               'models.download_models')
+    for module in modules:
         importlib.import_module(module)
-    for name in ('common', 'openpose', 'human_parsing', 'virtual_try_on', 'models.download_models'):
+    for name in modules:
         assert logging.getLogger(name).handlers == [], name
 
 
@@ -212,3 +218,67 @@ def test_pyproject_installs_the_flat_modules_and_the_console_commands():
         assert callable(getattr(importlib.import_module(module), function)), command
     with open(os.path.join(REPO_DIR, 'requirements.txt')) as f:
         assert project['project']['dependencies'] == [line.strip() for line in f if line.strip()]
+
+
+def test_every_name_is_used_from_the_module_that_defines_it():
+    """virtual_try_on.py is the command line, not a façade: what code takes of it (tests and tools too), it
+    defines itself."""
+    import ast
+    import io
+    import tokenize
+    with open(os.path.join(REPO_DIR, 'virtual_try_on.py')) as f:
+        tree = ast.parse(f.read())
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defined |= {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+                if isinstance(target, ast.Name)}
+    borrowed = []
+    for folder in ('', 'tests', 'tools', 'models'):
+        directory = os.path.join(REPO_DIR, folder)
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith('.py'):
+                continue
+            with open(os.path.join(directory, name)) as f:
+                tokens = [t for t in tokenize.generate_tokens(io.StringIO(f.read()).readline)
+                          if t.type in (tokenize.NAME, tokenize.OP)]
+            for module, dot, used in zip(tokens, tokens[1:], tokens[2:]):
+                if module.string in ('vto', 'virtual_try_on') and dot.string == '.' and used.string not in defined:
+                    borrowed.append('%s:%d %s' % (os.path.join(folder, name), used.start[0], used.string))
+    assert not borrowed, borrowed
+
+
+def test_networks_of_one_role_share_one_interface():
+    """model_roles: every pose estimator and every parser has its role's methods, with the same parameters in
+    the same order."""
+    import inspect
+    import blazepose
+    import human_parsing
+    import mediapipe_parsing
+    import model_roles
+    import openpose
+    roles = {model_roles.PoseEstimator: (openpose.OpenPose, blazepose.BlazePose),
+             model_roles.HumanParser: (human_parsing.JppNet, mediapipe_parsing.MediaPipeParsing)}
+    for role, classes in roles.items():
+        methods = [name for name in dir(role) if not name.startswith('_')]
+        assert 'setBackendAndTarget' in methods and 'infer' in methods
+        for cls in classes:
+            for name in methods:
+                expected = list(inspect.signature(getattr(role, name)).parameters)
+                assert list(inspect.signature(getattr(cls, name)).parameters) == expected, (cls, name)
+
+
+def test_a_model_that_cannot_be_loaded_is_one_error_with_exit_status_1(tmp_path):
+    import errors
+    import blazepose
+    import human_parsing
+    import openpose
+    garbage = tmp_path / 'garbage'
+    garbage.write_bytes(b'not a network at all' * 100)
+    detector = tmp_path / 'pose_detection.tflite'
+    detector.write_bytes(b'not a detector')
+    for load, suffix in ((openpose.OpenPose, '.onnx'), (blazepose.BlazePose, '.tflite'),
+                         (human_parsing.JppNet, '.pb')):
+        path = garbage.with_suffix(suffix)
+        path.write_bytes(garbage.read_bytes())
+        with pytest.raises(errors.ModelLoadError):
+            load(str(path))
+    assert issubclass(errors.ModelLoadError, errors.RuntimeFailure)   # run_main: exit status 1

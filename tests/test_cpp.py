@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 
 import cpp_support
-import virtual_try_on as vto
+from cp_vton import (HEIGHT, KEPT_LABELS, WIDTH, CpVton, cloth_agnostic, crop_to_ratio, grid_sample, pose_map,
+                     resize_to_model, to_unit_range, tps_grid)
+from tryon_pipeline import VirtualTryOn, default_models, keypoints_to_model, labels_to_model
 from conftest import SHARED_DATA
 
 # a spread of test pairs for the command-line comparison (all 395: tests/compare_cpp.py)
@@ -36,7 +38,7 @@ def gmm_forms(synthetic_dir, tmp_path_factory):
     """The synthetic GMM as published (custom Correlation node) and as tools/convert_gmm.py writes it."""
     standard = str(tmp_path_factory.mktemp('gmm_std') / 'cp_vton_gmm_std.onnx')
     from tools import convert_gmm
-    from common import run_main
+    from command_line import run_main
     assert run_main(convert_gmm.main, [os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), standard]) == 0
     return {'published': os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), 'standard-op': standard}
 
@@ -72,7 +74,7 @@ def test_tps_grid_and_grid_sample_match_python(cpp_build, tmp_path):
     theta = rng.uniform(-0.3, 0.3, (3, 50)).astype(np.float32)
     cpp_support.write_blob(tmp_path / 'theta.bin', theta)
     subprocess.run([helper, 'tps', str(tmp_path / 'theta.bin'), str(tmp_path / 'grid.bin')], check=True, timeout=60)
-    grid = vto.tps_grid(theta)
+    grid = tps_grid(theta)
     np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'grid.bin'), grid, rtol=0, atol=1e-5)
     images = rng.standard_normal((4, 3, 40, 30)).astype(np.float32)
     grids = np.concatenate([grid[:, ::5, ::5][:, :50, :37],  # a TPS warp, and points far beyond the border
@@ -81,7 +83,7 @@ def test_tps_grid_and_grid_sample_match_python(cpp_build, tmp_path):
     cpp_support.write_blob(tmp_path / 'grids.bin', grids)
     subprocess.run([helper, 'gridsample', str(tmp_path / 'images.bin'), str(tmp_path / 'grids.bin'),
                     str(tmp_path / 'sampled.bin')], check=True, timeout=60)
-    np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'sampled.bin'), vto.grid_sample(images, grids),
+    np.testing.assert_allclose(cpp_support.read_blob(tmp_path / 'sampled.bin'), grid_sample(images, grids),
                                rtol=0, atol=1e-5)
 
 
@@ -90,7 +92,7 @@ def test_agnostic_equals_python_exactly(cpp_build, tmp_path):
     readers, Pillow blur, pose map, kept regions) is bit-identical to the Python code."""
     import human_parsing
     import openpose
-    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), vto.KEPT_LABELS)})()
+    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), KEPT_LABELS)})()
     pairs = cpp_support.read_pairs(SHARED_DATA)
     for index in PAIR_INDICES:
         person, cloth = pairs[index]
@@ -98,11 +100,11 @@ def test_agnostic_equals_python_exactly(cpp_build, tmp_path):
                         os.path.splitext(person)[0], str(tmp_path / 'agnostic.bin')], check=True, timeout=60)
         person_path, _, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
         photo = cv.imread(person_path)
-        crop, box = vto.crop_to_ratio(photo)
-        expected = vto.CpVton.prepare_agnostic(
-            holder, vto.labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape),
-            vto.resize_to_model(crop),
-            vto.pose_map(vto.keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)))
+        crop, box = crop_to_ratio(photo)
+        expected = CpVton.prepare_agnostic(
+            holder, labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape),
+            resize_to_model(crop),
+            pose_map(keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)))
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'agnostic.bin'), expected)
 
 
@@ -114,7 +116,7 @@ def test_photo_kept_pieces_equal_python_exactly(cpp_build, tmp_path):
     import openpose
     import photo_kept
     from garment_mask import cloth_mask
-    head_lut = np.isin(np.arange(256), vto.KEPT_LABELS)
+    head_lut = np.isin(np.arange(256), KEPT_LABELS)
     pairs = cpp_support.read_pairs(SHARED_DATA)
     for index in PAIR_INDICES:
         person, cloth = pairs[index]
@@ -122,18 +124,18 @@ def test_photo_kept_pieces_equal_python_exactly(cpp_build, tmp_path):
                         os.path.splitext(person)[0], cloth, str(tmp_path)], check=True, timeout=60)
         person_path, cloth_path, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
         photo = cv.imread(person_path)
-        crop, box = vto.crop_to_ratio(photo)
-        labels = vto.labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape)
-        keypoints = vto.keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)
-        model_person = vto.resize_to_model(crop)
+        crop, box = crop_to_ratio(photo)
+        labels = labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape)
+        keypoints = keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box)
+        model_person = resize_to_model(crop)
         hole = photo_kept.hole(labels, keypoints)
         assert 0 < np.count_nonzero(hole) < hole.size
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'hole.bin'), hole)
-        expected = photo_kept.person_tensor(vto.cloth_agnostic(labels, model_person, keypoints, head_lut),
-                                            vto.to_unit_range(model_person), hole)
+        expected = photo_kept.person_tensor(cloth_agnostic(labels, model_person, keypoints, head_lut),
+                                            to_unit_range(model_person), hole)
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'person.bin'), expected)
         np.testing.assert_array_equal(cpp_support.read_blob(tmp_path / 'clothmask.bin'),
-                                      cloth_mask(vto.resize_to_model(cv.imread(cloth_path))))
+                                      cloth_mask(resize_to_model(cv.imread(cloth_path))))
 
 
 @pytest.fixture(scope='session')
@@ -171,9 +173,9 @@ def test_cpp_command_equals_python_api_with_a_photo_kept_tom(cpp_build, syntheti
     CP-VTON's TOM above: the networks run on different OpenCV builds). The synthetic TOM's coverage is the
     warped mask, so the result keeps the photo outside the hole and outside the new garment."""
     gmm = os.path.join(synthetic_dir, 'cp_vton_gmm.onnx')
-    model = vto.CpVton(gmm, photo_kept_tom)
+    model = CpVton(gmm, photo_kept_tom)
     assert model.representation == 'photo-kept'
-    worst, identical, total = _compare_commands(cpp_build[0], vto.VirtualTryOn(model), gmm, photo_kept_tom, tmp_path,
+    worst, identical, total = _compare_commands(cpp_build[0], VirtualTryOn(model), gmm, photo_kept_tom, tmp_path,
                                                 synthetic=True)
     assert worst <= 1
     assert identical / total >= 0.998, '%.4f %% identical' % (100 * identical / total)
@@ -182,7 +184,7 @@ def test_cpp_command_equals_python_api_with_a_photo_kept_tom(cpp_build, syntheti
 @pytest.fixture(scope='module')
 def python_results(synthetic_dir):
     """The Python API's 256x192 try-on of the selected pairs (network size, dataset keypoints and parsing)."""
-    try_on = vto.VirtualTryOn(vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+    try_on = VirtualTryOn(CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
                                          os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
     pairs = cpp_support.read_pairs(SHARED_DATA)
     return {pairs[i]: cpp_support.python_try_on(try_on, SHARED_DATA, *pairs[i]) for i in PAIR_INDICES}
@@ -230,7 +232,7 @@ def bad_input_setup(synthetic_dir, tmp_path_factory):
     from onnx import TensorProto, helper
     import photo_kept
     for name, representation in (('mystery_tom.onnx', 'mystery'), ('narrow_tom.onnx', photo_kept.PHOTO_KEPT)):
-        shape = [1, 25, vto.HEIGHT, vto.WIDTH]
+        shape = [1, 25, HEIGHT, WIDTH]
         graph = helper.make_graph([helper.make_node('Identity', ['input.1'], ['output'])], 'tom',
                                   [helper.make_tensor_value_info('input.1', TensorProto.FLOAT, shape)],
                                   [helper.make_tensor_value_info('output', TensorProto.FLOAT, shape)])
@@ -292,16 +294,16 @@ def test_cpp_command_runs_the_shipped_models_converted_to_float32(cpp_build, tmp
     """OpenCV builds without FLOAT16 weights (Debian's 4.6) read the shipped GMM and TOM once
     tools/onnx_float32.py has stored their weights as float32 (the same values): the C++ command on VITON
     test pairs against the Python API with the shipped float16 files."""
-    from common import run_main
+    from command_line import run_main
     from tools import onnx_float32
-    gmm, tom = vto.default_models()
+    gmm, tom = default_models()
     converted = []
     for path in (gmm, tom):
         converted.append(str(tmp_path / os.path.basename(path)))
         assert run_main(onnx_float32.main, [path, converted[-1]]) == 0
-    model = vto.CpVton(gmm, tom)
+    model = CpVton(gmm, tom)
     # either representation: the C++ command reads it from the TOM's metadata as CpVton does
-    worst, identical, total = _compare_commands(cpp_build[0], vto.VirtualTryOn(model), converted[0], converted[1],
+    worst, identical, total = _compare_commands(cpp_build[0], VirtualTryOn(model), converted[0], converted[1],
                                                 tmp_path, synthetic=False)
     assert worst <= 1
     assert identical / total >= 0.99, '%.4f %% identical' % (100 * identical / total)

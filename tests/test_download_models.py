@@ -17,7 +17,7 @@ import zipfile
 import cv2 as cv
 import pytest
 
-import common
+import registry
 from models import download_models as dm
 from conftest import REPO_DIR
 
@@ -162,12 +162,12 @@ def test_registry_is_the_yaml_file_and_the_downloader_reads_it():
     ids = re.findall(r'^([A-Za-z0-9_]+):\s*$', text, flags=re.M)
     files = re.findall(r'^  file: "([^"]+)"$', text, flags=re.M)
     assert len(ids) == len(files) == len(dm.MODELS) and list(dm.MODELS) == files
-    assert dm.MODELS is common.model_registry()
+    assert dm.MODELS is registry.model_registry()
     for model_id, name in zip(ids, files):
         entry = dm.MODELS[name]
         assert entry['id'] == model_id
         assert (entry.get('size') and entry.get('sha256')) or entry.get('produce'), name
-    # the registry's published facts, read back independently of common.py's reader
+    # the registry's published facts, read back independently of registry.py's reader
     storage = cv.FileStorage(registry_path, cv.FILE_STORAGE_READ)
     for model_id, name in zip(ids, files):
         node = storage.getNode(model_id)
@@ -186,7 +186,7 @@ def test_list_prints_every_registry_entry(tmp_path):
 
 
 def test_runtime_scripts_do_not_edit_sys_path():
-    for script in ('common.py', 'virtual_try_on.py', 'openpose.py', 'human_parsing.py', 'pil_bilinear.py'):
+    for script in ('registry.py', 'dnn_backends.py', 'image_io.py', 'command_line.py', 'virtual_try_on.py', 'openpose.py', 'human_parsing.py', 'pil_bilinear.py'):
         with open(os.path.join(REPO_DIR, script)) as f:
             assert 'sys.path' not in f.read(), script
 

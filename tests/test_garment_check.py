@@ -10,8 +10,9 @@ import cv2 as cv
 import numpy as np
 import pytest
 
-import common
+import errors
 import garment_check
+import image_io
 from conftest import REPO_DIR, SHARED_DATA, VITON_CLOTHES, VITON_PERSONS
 
 SCRIPT = os.path.join(REPO_DIR, 'virtual_try_on.py')
@@ -29,7 +30,7 @@ def plain(colour=(60, 60, 200), noise=0.0, size=(400, 300), seed=0):
                          ids=['colour', 'white', 'small-black', 'noise5', 'noise20', '6MP-noise10'])
 def test_plain_pictures_are_refused(image):
     assert garment_check.garment_share(image) < garment_check.MIN_FOREGROUND
-    with pytest.raises(common.RuntimeFailure, match='no garment found: nothing in the garment photo stands out'):
+    with pytest.raises(errors.RuntimeFailure, match='no garment found: nothing in the garment photo stands out'):
         garment_check.check_garment(image)
 
 
@@ -43,7 +44,7 @@ def test_every_shared_garment_is_accepted():
     files = (sorted(glob.glob(os.path.join(SHARED_DATA, 'realworld', 'garment', '*')))
              + sorted(glob.glob(os.path.join(SHARED_DATA, 'viton', 'test', 'cloth', '*')))[:100] + VITON_CLOTHES)
     assert len(files) == 45 + 100 + len(VITON_CLOTHES)
-    shares = {path: garment_check.garment_share(common.read_image(path)) for path in files}
+    shares = {path: garment_check.garment_share(image_io.read_image(path)) for path in files}
     refused = [path for path, share in shares.items() if share < garment_check.MIN_FOREGROUND]
     assert refused == []
     # the white tops on white are the closest: kept three times above the bound
@@ -75,13 +76,13 @@ def test_python_api_refuses_a_plain_garment():
     from cp_vton import CpVton
     from tryon_pipeline import VirtualTryOn, default_models
     tryon = VirtualTryOn(CpVton(*default_models()))
-    person = common.read_image(VITON_PERSONS[0])
+    person = image_io.read_image(VITON_PERSONS[0])
     keypoints = np.zeros((18, 3), np.float32)
     keypoints[[1, 2, 5, 8, 11]] = [[96, 60, 1], [70, 62, 1], [122, 62, 1], [80, 150, 1], [112, 150, 1]]
     keypoints[:, :2] *= person.shape[0] / 256  # the model frame's points in the photo (same aspect)
     labels = np.zeros(person.shape[:2], np.uint8)
     labels[person.shape[0] // 4:person.shape[0] * 3 // 4, person.shape[1] // 4:person.shape[1] * 3 // 4] = 5
     analysis = tryon.analyse(person, keypoints, labels)
-    with pytest.raises(common.RuntimeFailure, match='no garment found'):
+    with pytest.raises(errors.RuntimeFailure, match='no garment found'):
         tryon.infer(analysis, plain())
-    assert tryon.infer(analysis, common.read_image(VITON_CLOTHES[0]), full_resolution=False).shape == (256, 192, 3)
+    assert tryon.infer(analysis, image_io.read_image(VITON_CLOTHES[0]), full_resolution=False).shape == (256, 192, 3)

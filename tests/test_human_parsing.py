@@ -13,8 +13,10 @@ from PIL import Image
 
 from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
-import common
+import errors
 import human_parsing as hp
+import registry
+import synthetic_models
 from tools import synthetic_parsing
 
 COLORMAP_MAT = os.path.join(SHARED_DATA, 'models', 'human_colormap.mat')
@@ -224,23 +226,23 @@ def test_large_photo_costs_a_384_forward(net):
 
 
 def test_synthetic_warning_once(synthetic_model):
-    with pytest.warns(common.SyntheticModelWarning) as caught:
+    with pytest.warns(synthetic_models.SyntheticModelWarning) as caught:
         hp.JppNet(synthetic_model)
-    messages = [str(w.message) for w in caught if issubclass(w.category, common.SyntheticModelWarning)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, synthetic_models.SyntheticModelWarning)]
     assert len(messages) == 1 and 'SYNTHETIC' in messages[0] and 'human parsing' in messages[0]
 
 
 def test_bad_inputs(net, tmp_path):
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.JppNet(str(tmp_path / 'missing.pb'))
     junk = tmp_path / 'junk.pb'
     junk.write_bytes(b'\x00\x01not a graph' * 10)
-    with pytest.raises(common.RuntimeFailure):
+    with pytest.raises(errors.RuntimeFailure):
         hp.JppNet(str(junk))
     assert not hp.is_synthetic_model(str(junk))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         net.infer(np.zeros((10, 10, 3), np.float32))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         net.infer(np.zeros((10, 10, 2), np.uint8))
 
 
@@ -255,9 +257,9 @@ def test_palette_is_round_255_of_lip_colormap(monkeypatch, tmp_path):
     assert from_file[2].tolist() == [254, 0, 0] and from_file[4].tolist() == [169, 0, 51]
     assert from_file[7].tolist() == [0, 119, 220] and from_file[11].tolist() == [52, 86, 128]
     np.testing.assert_array_equal(hp.LIP_PALETTE_RGB, expected)  # the built-in fallback
-    monkeypatch.setenv(common.MODELS_ENV, str(tmp_path))
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path))
     np.testing.assert_array_equal(hp.palette(), expected)
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.palette(str(tmp_path / 'missing.mat'))
 
 
@@ -266,7 +268,7 @@ def test_colorize_hand_map():
     expected_bgr = np.array([[[0, 0, 0], [0, 0, 254]],
                              [[254, 0, 0], [0, 169, 254]]], np.uint8)
     np.testing.assert_array_equal(hp.colorize(labels), expected_bgr)
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.colorize(np.array([[20]]))
 
 
@@ -333,30 +335,30 @@ def test_nearest_label_equals_brute_force():
 def test_read_parsing_rejects(tmp_path):
     high = str(tmp_path / 'high.png')
     assert cv.imwrite(high, np.full((4, 4), 20, np.uint8))
-    with pytest.raises(common.UsageError, match='label 20'):
+    with pytest.raises(errors.UsageError, match='label 20'):
         hp.read_parsing(high)
     palette_high = str(tmp_path / 'palette_high.png')
     image = Image.new('P', (3, 3), 25)
     image.putpalette([0] * 768)
     image.save(palette_high)
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.read_parsing(palette_high)
     text = tmp_path / 'text.png'
     text.write_text('not an image')
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.read_parsing(str(text))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.read_parsing(str(tmp_path / 'missing.png'))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.write_parsing(str(tmp_path / 'lossy.jpg'), np.zeros((2, 2), np.uint8), 'grey')
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         hp.write_parsing(str(tmp_path / 'bad.png'), np.full((2, 2), 21), 'palette')
     assert sorted(os.listdir(tmp_path)) == ['high.png', 'palette_high.png', 'text.png']
 
 
 # ---------------------------------------------------------------------------- command line
 def run_cli(args, models_dir):
-    env = dict(os.environ, **{common.MODELS_ENV: str(models_dir)})
+    env = dict(os.environ, **{registry.MODELS_ENV: str(models_dir)})
     return subprocess.run([sys.executable, os.path.join(REPO_DIR, 'human_parsing.py')] + args,
                           capture_output=True, text=True, env=env, timeout=120)
 
@@ -367,7 +369,7 @@ def test_without_a_tensorflow_importer_jppnet_is_one_clear_error(tmp_path):
     synthetic JPPNet) too."""
     from tools import synthetic_parsing
     model = synthetic_parsing.build_synthetic_parsing(str(tmp_path / hp.MODEL_NAME))
-    with pytest.raises(common.RuntimeFailure, match='no TensorFlow importer'):
+    with pytest.raises(errors.RuntimeFailure, match='no TensorFlow importer'):
         hp.JppNet(model)
     result = run_cli(['-i', VITON_PERSONS[2], '--synthetic', '-o', str(tmp_path / 'p.png')], tmp_path / 'models')
     lines = result.stderr.strip().splitlines()

@@ -97,12 +97,12 @@ def test_given_keypoints_and_mask_are_used(mediapipe_parser):
     labels = mediapipe_parser.infer(image)
     assert (labels > 0).mean() > 0.2
     keypoints, mask, _ = mediapipe_parser.person_evidence(image)
-    assert np.array_equal(mediapipe_parser.infer(image, keypoints, mask), labels)
-    no_mask = mediapipe_parser.infer(image, keypoints, np.zeros(image.shape[:2], np.float32))
+    assert np.array_equal(mediapipe_parser.infer(image, keypoints=keypoints, person_mask=mask), labels)
+    no_mask = mediapipe_parser.infer(image, keypoints=keypoints, person_mask=np.zeros(image.shape[:2], np.float32))
     assert (no_mask != labels).mean() > 0.01
     moved = keypoints.copy()
     moved[:, 1] += 60
-    assert (mediapipe_parser.infer(image, moved, mask) != labels).mean() > 0.05
+    assert (mediapipe_parser.infer(image, keypoints=moved, person_mask=mask) != labels).mean() > 0.05
 
 
 def test_pose_with_segment_is_used_instead_of_its_own_blazepose(blazepose_model, selfie_model):

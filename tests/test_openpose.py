@@ -19,10 +19,12 @@ from conftest import REPO_DIR, SHARED_DATA, VITON_PERSONS
 
 import blazepose
 import coco_parts
-import common
+import errors
+import image_io
 import onnx_facts
 import openpose
 import openpose_caffe
+import synthetic_models
 from tools import synthetic_openpose as openpose_builder
 
 PROTOTXT = os.path.join(SHARED_DATA, 'models', 'openpose_pose_coco.prototxt')
@@ -251,9 +253,9 @@ def test_prototxt_parser():
     assert first['name'] == ['a"b'] and first['relu_param'][0]['negative_slope'] == [-0.15]
     assert second['include'][0]['phase'] == ['TEST'] and second['flag'] == [True]
     assert second['dims'] == [1, 2, 3]
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         openpose_caffe.parse_prototxt('layer { name: "x" ')
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         openpose_caffe.parse_prototxt('name: "unterminated')
 
 
@@ -271,7 +273,7 @@ def test_legacy_v1_caffemodel_and_blob_forms():
         name, blobs = openpose_caffe.read_caffemodel(f.name)
         with open(f.name, 'wb') as g:
             g.write(data[:-3])                      # cut short: a clear error, no traceback
-        with pytest.raises(common.UsageError):
+        with pytest.raises(errors.UsageError):
             openpose_caffe.read_caffemodel(f.name)
     finally:
         os.remove(f.name)
@@ -344,8 +346,8 @@ def test_openpose_input_geometry_is_bounded(synthetic_openpose):
 
 # ============================================================================ OpenPose class
 def test_openpose_synthetic_infer(synthetic_openpose):
-    image = common.read_image(VITON_PERSONS[0])
-    with pytest.warns(common.SyntheticModelWarning, match='SYNTHETIC'):
+    image = image_io.read_image(VITON_PERSONS[0])
+    with pytest.warns(synthetic_models.SyntheticModelWarning, match='SYNTHETIC'):
         pose = openpose.create_pose_estimator(synthetic_openpose['onnx'])
     assert isinstance(pose, openpose.OpenPose)
     pose.input_height = 96
@@ -363,12 +365,12 @@ def test_openpose_synthetic_infer(synthetic_openpose):
 
 def test_openpose_caffemodel_loading(synthetic_openpose):
     if HAS_CAFFE:
-        with pytest.warns(common.SyntheticModelWarning, match='SYNTHETIC'):
+        with pytest.warns(synthetic_models.SyntheticModelWarning, match='SYNTHETIC'):
             pose = openpose.OpenPose(synthetic_openpose['caffemodel'], synthetic_openpose['prototxt'],
                                      input_height=96)
-        assert pose.infer(common.read_image(VITON_PERSONS[1])).shape == (18, 3)
+        assert pose.infer(image_io.read_image(VITON_PERSONS[1])).shape == (18, 3)
     else:
-        with pytest.raises(common.UsageError, match='openpose_caffe.py'):
+        with pytest.raises(errors.UsageError, match='openpose_caffe.py'):
             openpose.OpenPose(synthetic_openpose['caffemodel'], synthetic_openpose['prototxt'])
 
 
@@ -385,9 +387,9 @@ def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path
     damaged.mkdir()
     (damaged / blazepose.BLAZEPOSE_TFLITE).write_bytes(b'placeholder')    # present but not the published file
     os.symlink(detector, damaged / blazepose.BLAZEPOSE_DETECTOR_TFLITE)
-    with pytest.raises(common.RuntimeFailure, match='not the published pose_landmark_full.tflite'):
+    with pytest.raises(errors.RuntimeFailure, match='not the published pose_landmark_full.tflite'):
         openpose.default_pose_model(str(damaged))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         openpose.create_pose_estimator(str(tmp_path / 'model.pb'))
 
 
@@ -395,7 +397,7 @@ def test_default_pose_model_choice(synthetic_openpose, blazepose_model, tmp_path
 def test_blazepose_on_viton_persons(blazepose_estimator):
     P = coco_parts.PART_INDEX
     for path in VITON_PERSONS:
-        image = common.read_image(path)
+        image = image_io.read_image(path)
         h, w = image.shape[:2]
         keypoints = blazepose_estimator.infer(image)
         name = os.path.basename(path)
@@ -434,7 +436,7 @@ def test_blazepose_on_viton_persons(blazepose_estimator):
 def test_blazepose_scale_and_padding_are_undone(blazepose_estimator):
     """The same person, enlarged 3x and placed off-centre on a wide canvas, is found at the
     same place in the new image's pixels."""
-    image = common.read_image(VITON_PERSONS[2])
+    image = image_io.read_image(VITON_PERSONS[2])
     reference = blazepose_estimator.infer(image)
     big = cv.resize(image, None, fx=3, fy=3, interpolation=cv.INTER_CUBIC)
     canvas = np.full((big.shape[0] + 60, big.shape[1] + 500, 3), 235, np.uint8)
@@ -475,9 +477,9 @@ def test_keypoints_json_round_trip(tmp_path):
 def test_malformed_keypoints_json(tmp_path, content):
     path = tmp_path / 'bad.json'
     path.write_text(content)
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         openpose.read_keypoints_json(str(path))
-    with pytest.raises(common.UsageError):
+    with pytest.raises(errors.UsageError):
         openpose.read_keypoints_json(str(tmp_path / 'missing.json'))
 
 
@@ -492,7 +494,7 @@ def test_cli_blazepose_writes_png_and_json(blazepose_model, tmp_path):
     assert result.returncode == 0, result.stderr
     drawing = cv.imread(str(out_png))
     assert drawing is not None and drawing.shape == (256, 192, 3)
-    assert np.any(drawing != common.read_image(VITON_PERSONS[0]))
+    assert np.any(drawing != image_io.read_image(VITON_PERSONS[0]))
     keypoints = openpose.read_keypoints_json(str(out_json))
     assert (keypoints[:, 2] > 0).sum() >= 8
     stdout = run_cli('-i', VITON_PERSONS[0], '-m', blazepose_model, '-o', str(out_png), '--json', '-')

@@ -7,12 +7,12 @@ and in CI; tests/openvino.sh builds OpenCV with OpenVINO into its own venv and r
 max absolute difference and the forward time (median and 95th percentile over TRYON_OPENVINO_REPEAT runs,
 default 10) on both backends.
 
-The reference is the OpenCV backend as the project runs it (common.dnn_engine: the new engine on OpenCV 5
+The reference is the OpenCV backend as the project runs it (dnn_engines.dnn_engine: the new engine on OpenCV 5
 where the network allows it), an implementation independent of OpenVINO's CPU plugin.
 
 TRYON_OPENVINO_PRECISION picks the precision asked of OpenVINO's CPU plugin for the whole process
 (openvino_precision, before the first OpenVINO call): f32 (default) asserts the bounds below; bf16 (what
---target cpu_bf16 gives) only measures, as its differences are what README states, and asserts that bf16 is
+--target cpu_bf16 gives) only measures, as its differences are what docs/openvino.md states, and asserts that bf16 is
 in effect where the CPU has bf16 units. TRYON_OPENVINO_FIGURES=path also writes the figures as JSON.
 """
 import json
@@ -51,11 +51,13 @@ if not _has_openvino_cpu():
         raise RuntimeError(_reason)
     pytest.skip(_reason, allow_module_level=True)
 
-import common  # noqa: E402
+import dnn_backends  # noqa: E402
+import dnn_engines  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
-import virtual_try_on  # noqa: E402
-from virtual_try_on import HEIGHT, WIDTH  # noqa: E402
+import registry  # noqa: E402
+from cp_vton import HEIGHT, WIDTH, CpVton, pose_map, to_unit_range, tps_grid  # noqa: E402
+from gmm_rewrite import GMM_INPUTS  # noqa: E402
 
 REPEAT = int(os.environ.get('TRYON_OPENVINO_REPEAT', '10'))
 TEST_DIR = os.path.join(SHARED_DATA, 'viton', 'test')
@@ -146,10 +148,10 @@ def record(network, names, ov_outputs, cv_outputs, times):
 
 
 def read_net(path, backend, target, reader=cv.dnn.readNetFromONNX):
-    """A cv.dnn net read with the engine the project picks for the pair (common.dnn_engine), pair set."""
-    engine = common.dnn_engine(backend, target)
+    """A cv.dnn net read with the engine the project picks for the pair (dnn_engines.dnn_engine), pair set."""
+    engine = dnn_engines.dnn_engine(backend, target)
     net = reader(path) if engine is None else reader(path, engine)
-    common.set_backend_target(net, backend, target, engine)
+    dnn_backends.set_backend_target(net, backend, target, engine)
     return net
 
 
@@ -162,10 +164,10 @@ def viton_inputs(synthetic_dir):
     cloth = cv.imread(os.path.join(TEST_DIR, 'cloth', TEST_CLOTH + '.jpg'))
     labels = human_parsing.read_parsing(os.path.join(TEST_DIR, 'image-parse', TEST_STEM + '.png'))
     keypoints = openpose.read_keypoints_json(os.path.join(TEST_DIR, 'pose', TEST_STEM + '_keypoints.json'))
-    cp_vton = virtual_try_on.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                    os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENCV, CPU)
-    agnostic = cp_vton.prepare_agnostic(labels, person, virtual_try_on.pose_map(keypoints))
-    cloth_tensor = virtual_try_on.to_unit_range(cloth)[None]
+    cp_vton = CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                     os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENCV, CPU)
+    agnostic = cp_vton.prepare_agnostic(labels, person, pose_map(keypoints))
+    cloth_tensor = to_unit_range(cloth)[None]
     warped = cp_vton.warp_cloth(cloth, agnostic)
     return {'agnostic': agnostic, 'cloth': cloth_tensor, 'warped': warped, 'person': person}
 
@@ -192,15 +194,15 @@ def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
     assert convert_gmm.main([os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), path]) == 0
 
     def feed(net):
-        net.setInput(viton_inputs['agnostic'], virtual_try_on.GMM_INPUTS[0])
-        net.setInput(viton_inputs['cloth'], virtual_try_on.GMM_INPUTS[1])
+        net.setInput(viton_inputs['agnostic'], GMM_INPUTS[0])
+        net.setInput(viton_inputs['cloth'], GMM_INPUTS[1])
     (ov,), (ref,), times = forward_both(lambda b, t: read_net(path, b, t), feed)
     theta_ov, theta_ref = ov.reshape(1, -1), ref.reshape(1, -1)
     assert theta_ov.shape == (1, 50)
     # theta offsets control points in [-1, 1]: x * (W - 1) / 2, y * (H - 1) / 2 pixels
     to_px = np.repeat([(WIDTH - 1) / 2, (HEIGHT - 1) / 2], 25)
     grid_px = np.array([(WIDTH - 1) / 2, (HEIGHT - 1) / 2])
-    grid_diff = np.abs(virtual_try_on.tps_grid(theta_ov) - virtual_try_on.tps_grid(theta_ref)) * grid_px
+    grid_diff = np.abs(tps_grid(theta_ov) - tps_grid(theta_ref)) * grid_px
     diff, = record('GMM (standard-op)', ['theta'], [theta_ov], [theta_ref], times)
     FIGURES.append(('GMM (standard-op)', 'theta, px', float((np.abs(theta_ov - theta_ref) * to_px).max()),
                     float((np.abs(theta_ref) * to_px).max()), times[0], times[1]))
@@ -212,9 +214,9 @@ def test_gmm_standard_op(synthetic_dir, viton_inputs, tmp_path):
 
 
 def test_gmm_in_cp_vton_class(synthetic_dir, viton_inputs):
-    """The GMM as virtual_try_on.CpVton loads it (Correlation rewritten in memory), switched to OpenVINO."""
-    cp_vton = virtual_try_on.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                    os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENVINO, CPU)
+    """The GMM as cp_vton.CpVton loads it (Correlation rewritten in memory), switched to OpenVINO."""
+    cp_vton = CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                     os.path.join(synthetic_dir, 'cp_vton_tom.onnx'), OPENVINO, CPU)
     theta_ov = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
     cp_vton.setBackendAndTarget(OPENCV, CPU)
     theta_ref = cp_vton.predict_theta(viton_inputs['cloth'], viton_inputs['agnostic'])
@@ -231,7 +233,7 @@ def test_tom(synthetic_dir, viton_inputs):
     diff, = record('TOM', ['render+mask'], [ov], [ref], times)
     scale = max(1.0, float(np.abs(ref).max()))
     assert within(diff, 1e-3 * scale)
-    images = [virtual_try_on.CpVton.compose(out, viton_inputs['warped']).astype(int) for out in (ov, ref)]
+    images = [CpVton.compose(out, viton_inputs['warped']).astype(int) for out in (ov, ref)]
     grey = float(np.abs(images[0] - images[1]).max())
     FIGURES.append(('TOM', 'try-on, grey lvl', grey, 255.0, times[0], times[1]))
     assert within(grey, 1)
@@ -316,7 +318,7 @@ def test_parsing_graph(synthetic_dir):
 def test_mediapipe_parsing_classifier():
     """MediaPipeParsing's per-pixel perceptron (1x1 convolutions built in memory from the fitted table) on
     random feature planes at 256x192: class scores, and the class each pixel gets. (Built in memory: before
-    common.read_net read such buffers through a file, OpenCV 5.0 gave them the new engine, which ignored the
+    dnn_engines.read_net read such buffers through a file, OpenCV 5.0 gave them the new engine, which ignored the
     OpenVINO backend, and both sides ran OpenCV's own layers.)"""
     rng = np.random.default_rng(0)
     planes = rng.normal(0, 1, (mediapipe_parsing.N_PARSING_FEATURES, HEIGHT, WIDTH)).astype(np.float32)
@@ -360,7 +362,7 @@ def test_cli_backend_openvino_on_every_viton_pair(synthetic_models_home, tmp_pat
     script = os.path.join(REPO_DIR, 'virtual_try_on.py')
     # without this process's ISA cap, so that the command line's own request is what is tested
     env = {name: value for name, value in os.environ.items() if name not in openvino_precision.ISA_CAP_VARIABLES}
-    env[common.MODELS_ENV] = synthetic_models_home
+    env[registry.MODELS_ENV] = synthetic_models_home
     bf16 = PRECISION == openvino_precision.BF16
     worst, worst_own, failed, seconds = 0, 0, 0, {'openvino': [], 'opencv': []}
     for pair, (person, cloth) in enumerate(zip(VITON_PERSONS, VITON_CLOTHES)):

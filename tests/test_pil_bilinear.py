@@ -278,7 +278,7 @@ def test_bad_size_raises_value_error(size):
 
 # ---------------------------------------------------------------------------- demo CLI
 def test_cli_resizes_like_pillow(tmp_path):
-    from common import run_main
+    from command_line import run_main
     source, target = tmp_path / 'in.png', tmp_path / 'out.png'
     image = np.random.default_rng(8).integers(0, 256, (31, 23, 3), dtype=np.uint8)
     cv.imwrite(str(source), image)

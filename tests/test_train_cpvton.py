@@ -15,9 +15,14 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import openpose  # noqa: E402
 import photo_kept  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import (OWN_GMM_FILE, OWN_TOM_FILE, CpVton, grid_sample, resize_to_model,  # noqa: E402
+                     to_unit_range, tps_grid)
+from dataset_mode import read_pairs  # noqa: E402
+from gmm_rewrite import GMM_INPUTS, load_gmm  # noqa: E402
+from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
 from tools import train_cpvton  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
@@ -45,34 +50,34 @@ def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
     """A cached training sample's agnostic against the dataset-mode analysis of the same pair, read from the
     files by the runtime (VirtualTryOn.analyse with VITON's keypoints and parsing, CpVton.prepare_agnostic)."""
     samples = train_cpvton.Samples(cache)
-    cp_vton = vto.CpVton(*vto.default_models())
-    tryon = vto.VirtualTryOn(cp_vton)
-    pairs = vto.read_pairs(os.path.join(cache, 'pairs.txt'))
+    cp_vton = CpVton(*default_models())
+    tryon = VirtualTryOn(cp_vton)
+    pairs = read_pairs(os.path.join(cache, 'pairs.txt'))
     for i, (person, cloth) in enumerate(pairs):
         stem = os.path.splitext(person)[0]
-        analysis = tryon.analyse(vto.common.read_image(os.path.join(TRAIN, 'image', person)),
+        analysis = tryon.analyse(image_io.read_image(os.path.join(TRAIN, 'image', person)),
                                  openpose.read_keypoints_json(os.path.join(TRAIN, 'pose', stem + '_keypoints.json')),
                                  human_parsing.read_parsing(os.path.join(TRAIN, 'image-parse', stem + '.png')))
         expected = analysis.agnostic[0]
         got = samples.agnostic(i)
         assert got.dtype == expected.dtype and np.array_equal(got, expected), (person, np.abs(got - expected).max())
         batch = samples.batch([i])
-        cloth_image = vto.common.read_image(os.path.join(TRAIN, 'cloth', cloth))
-        assert np.array_equal(batch['cloth'][0].numpy(), vto.to_unit_range(vto.resize_to_model(cloth_image)))
+        cloth_image = image_io.read_image(os.path.join(TRAIN, 'cloth', cloth))
+        assert np.array_equal(batch['cloth'][0].numpy(), to_unit_range(resize_to_model(cloth_image)))
         # the GMM's target region is the parsing's upper clothes, dress and coat (CP-VTON's parse_cloth)
         assert np.array_equal(batch['garment'][0, 0].numpy() > 0, np.isin(analysis.labels, (5, 6, 7)))
 
 
 def test_tps_warp_is_the_runtime_warp(cache):
-    """PyTorch's grid and grid_sample in training against virtual_try_on.tps_grid and grid_sample."""
+    """PyTorch's grid and grid_sample in training against cp_vton.tps_grid and grid_sample."""
     samples = train_cpvton.Samples(cache)
     data = samples.batch([0, 1])
     theta = torch.from_numpy(np.random.default_rng(3).uniform(-0.2, 0.2, (2, 50)).astype(np.float32))
     warp = train_cpvton.TpsWarp()
     grid = warp.grid(theta)
-    np.testing.assert_allclose(grid.numpy(), vto.tps_grid(theta.numpy()), atol=2e-6)
+    np.testing.assert_allclose(grid.numpy(), tps_grid(theta.numpy()), atol=2e-6)
     warped = warp.sample(data['cloth'], grid).numpy()
-    np.testing.assert_allclose(warped, vto.grid_sample(data['cloth'].numpy(), grid.numpy()), atol=2e-5)
+    np.testing.assert_allclose(warped, grid_sample(data['cloth'].numpy(), grid.numpy()), atol=2e-5)
 
 
 def test_batch_order_depends_on_seed_and_step_only():
@@ -118,7 +123,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     """The exported GMM and TOM (opset 11, fp16 storage, free batch) in this OpenCV against PyTorch, with a
     batch of two; the GMM needs no Correlation rewrite, the TOM's instance norms are decomposed (OpenCV
     4.14's own differed by 2e-4 on these one-step eighth-width models; decomposed, 5e-6 on 4.14 and 5.1).
-    The shipped pair's figures on each OpenCV: README, 'Our own GMM and TOM'."""
+    The shipped pair's figures on each OpenCV: docs/models.md, 'Our own GMM and TOM'."""
     import cv2 as cv
     import onnx
     from tools import onnx_float32
@@ -129,7 +134,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         samples.batch(indices, np.zeros(len(indices), bool)), indices)
     photo_kept_tom = lambda width: train_cpvton.TOM(width, photo_kept.TOM_CHANNELS, 5)  # noqa: E731 (the default)
     for name, model_class, inputs, names in (
-            ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(vto.GMM_INPUTS)),
+            ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(GMM_INPUTS)),
             ('tom', photo_kept_tom, [torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)],
              ['input'])):
         model = model_class(0.125)
@@ -140,7 +145,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         train_cpvton._fp16_weights(model)
         with torch.no_grad():
             expected = model(*inputs).numpy()
-        path = str(tmp_path / 'out' / (vto.OWN_GMM_FILE if name == 'gmm' else vto.OWN_TOM_FILE))
+        path = str(tmp_path / 'out' / (OWN_GMM_FILE if name == 'gmm' else OWN_TOM_FILE))
         difference = train_cpvton.check_in_cv_dnn(path, inputs, names, expected)
         assert difference < 1e-4, (name, cv.__version__, difference)
         # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
@@ -158,7 +163,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         for input_name, value in zip(names, inputs):
             reference.setInput(value.numpy(), input_name)
         assert np.array_equal(net.forward(), reference.forward()), name
-    net, synthetic, _ = vto.load_gmm(str(tmp_path / 'out' / vto.OWN_GMM_FILE), cache=False)
+    net, synthetic, _ = load_gmm(str(tmp_path / 'out' / OWN_GMM_FILE), cache=False)
     assert not synthetic
     assert not os.path.exists(tmp_path / 'out' / '.cache')  # read as it is, not rewritten
 
@@ -172,12 +177,12 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
     import onnx
     from onnx import numpy_helper
     models_dir = os.path.join(REPO_DIR, 'models')
-    tom_path = os.path.join(models_dir, vto.OWN_TOM_FILE)
+    tom_path = os.path.join(models_dir, OWN_TOM_FILE)
     graph = onnx.load(tom_path).graph
     assert 'InstanceNormalization' not in {node.op_type for node in graph.node}
     weights = {t.name[:-len('.fp16')] if t.name.endswith('.fp16') else t.name:
                torch.from_numpy(numpy_helper.to_array(t).astype(np.float32)) for t in graph.initializer}
-    cp_vton = vto.CpVton(os.path.join(models_dir, vto.OWN_GMM_FILE), tom_path)
+    cp_vton = CpVton(os.path.join(models_dir, OWN_GMM_FILE), tom_path)
     channels = (photo_kept.TOM_CHANNELS, 5) if cp_vton.representation == photo_kept.PHOTO_KEPT else (25, 4)
     model = train_cpvton.TOM(0.5, *channels)
     model.load_state_dict({key: weights[key] for key in model.state_dict()})

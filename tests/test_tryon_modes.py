@@ -15,10 +15,14 @@ from scipy import ndimage
 import blazepose
 import human_parsing
 import openpose
-import virtual_try_on as vto
+from cp_vton import CpVton, crop_to_ratio, grid_sample, pose_map, resize_to_model, to_image, to_unit_range
+from full_resolution import FEATHER, edit_region
+from garment_mask import cloth_mask
+from progress import Progress
+from tryon_pipeline import VirtualTryOn, keypoints_to_model, labels_to_model
 from conftest import REPO_DIR, SHARED_DATA
 
-pytestmark = pytest.mark.filterwarnings('ignore::common.SyntheticModelWarning')  # seeded models, on purpose
+pytestmark = pytest.mark.filterwarnings('ignore::synthetic_models.SyntheticModelWarning')  # seeded models, on purpose
 SCRIPT = os.path.join(REPO_DIR, 'virtual_try_on.py')
 TEST_DIR = os.path.join(SHARED_DATA, 'viton', 'test')
 PAIRS = [line.split() for line in open(os.path.join(SHARED_DATA, 'viton', 'test_pairs.txt'))][:12]
@@ -45,8 +49,8 @@ def run_cli(*args):
 
 @pytest.fixture(scope='module')
 def tryon(synthetic_dir):
-    return vto.VirtualTryOn(vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
-                                       os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
+    return VirtualTryOn(CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'),
+                               os.path.join(synthetic_dir, 'cp_vton_tom.onnx')))
 
 
 def model_args(synthetic_dir):
@@ -66,10 +70,10 @@ def enlarge_and_pad(image, scale, size, value, interpolation):
 def legacy_infer(cp_vton, person, cloth, keypoints, labels):
     """VirtualTryOn.infer as it was before this issue (256x192 only, keypoints and labels given): a copy,
     so that --model-size is checked against the old code path, not against itself."""
-    crop, box = vto.crop_to_ratio(person)
-    keypoints = vto.keypoints_to_model(keypoints, box)
-    labels = vto.labels_to_model(labels, box, person.shape)
-    return cp_vton.infer(labels, vto.resize_to_model(crop), vto.pose_map(keypoints), cloth)
+    crop, box = crop_to_ratio(person)
+    keypoints = keypoints_to_model(keypoints, box)
+    labels = labels_to_model(labels, box, person.shape)
+    return cp_vton.infer(labels, resize_to_model(crop), pose_map(keypoints), cloth)
 
 
 # ---------------------------------------------------------------------------- --model-size: today's output
@@ -177,9 +181,9 @@ def test_full_resolution_samples_the_original_cloth(tryon, big_photos):
                              human_parsing.read_parsing(labels_path))
     assert analysis.box == (left, top, width, height)
     grid, warped, tom_output = tryon.render(analysis, cloth)
-    result = vto.VirtualTryOn.composite(analysis, cloth, grid, tom_output)
+    result = VirtualTryOn.composite(analysis, cloth, grid, tom_output)
 
-    cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
+    cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
     theta = tryon.cp_vton.predict_theta(cloth_tensor, analysis.agnostic)[0].astype(np.float64)
     mx, my = np.meshgrid(model_frame(width, 192), model_frame(height, 256))
     gx, gy = tps_at(theta, mx * 2 / 191 - 1, my * 2 / 255 - 1)
@@ -192,13 +196,13 @@ def test_full_resolution_samples_the_original_cloth(tryon, big_photos):
     up = lambda a: ndimage.map_coordinates(a, [my, mx], order=1, mode='nearest')  # noqa: E731
     mask_up = up(mask)
     expected = sampled * mask_up[..., None] + np.stack([up(rendered[2 - c]) for c in range(3)], -1) * (1 - mask_up[..., None])
-    scaled_up = cv.resize(vto.to_image(warped[0]), (width, height), interpolation=cv.INTER_LINEAR).astype(np.float64)
+    scaled_up = cv.resize(to_image(warped[0]), (width, height), interpolation=cv.INTER_LINEAR).astype(np.float64)
     scaled_up_expected = scaled_up * mask_up[..., None] + (expected - sampled * mask_up[..., None])
 
-    region = vto.edit_region(analysis.labels, vto.grid_sample(vto.cloth_mask(vto.resize_to_model(cloth))
-                                                              [None, None].astype(np.float32), grid)[0, 0], mask)
+    region = edit_region(analysis.labels, grid_sample(cloth_mask(resize_to_model(cloth))
+                                                      [None, None].astype(np.float32), grid)[0, 0], mask)
     deep = cv.erode(cv.resize(region.astype(np.uint8), (width, height), interpolation=cv.INTER_NEAREST),
-                    np.ones((3 * 3 + 2 * vto.FEATHER + 1,) * 2, np.uint8)) > 0
+                    np.ones((3 * 3 + 2 * FEATHER + 1,) * 2, np.uint8)) > 0
     deep &= mask_up > 0.5   # where the cloth, not TOM's rendering, makes the pixel
     assert deep.sum() > 5000
     got = result[top:top + height, left:left + width].astype(np.float64)
@@ -214,10 +218,10 @@ def test_cloth_mask_fills_holes_and_follows_the_background():
     cloth[40:60, 30:50] = 250              # a white print inside the garment
     expected = np.zeros((120, 90), np.uint8)
     expected[20:100, 15:75] = 1
-    assert np.array_equal(vto.cloth_mask(cloth), expected)
+    assert np.array_equal(cloth_mask(cloth), expected)
     dark = np.where(cloth == 250, np.uint8(10), cloth)   # the same garment on a dark background
     dark[20:100, 15:75] = (30, 60, 200)
-    assert np.array_equal(vto.cloth_mask(dark), expected)
+    assert np.array_equal(cloth_mask(dark), expected)
 
 
 # ---------------------------------------------------------------------------- many garments
@@ -240,8 +244,8 @@ class Counting:
 def test_analysis_is_computed_once_per_person(synthetic_dir, blazepose_model):
     pose = Counting(blazepose.BlazePose(blazepose_model))
     parsing = Counting(human_parsing.JppNet(os.path.join(synthetic_dir, 'lip_jppnet_384.pb')))
-    cp_vton = vto.CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
-    chain = vto.VirtualTryOn(cp_vton, pose, parsing)
+    cp_vton = CpVton(os.path.join(synthetic_dir, 'cp_vton_gmm.onnx'), os.path.join(synthetic_dir, 'cp_vton_tom.onnx'))
+    chain = VirtualTryOn(cp_vton, pose, parsing)
     person = cv.imread(dataset_pair(0)['person'])
     analysis = chain.analyse(person)
     clothes = [cv.imread(dataset_pair(i)['cloth']) for i in range(3)]
@@ -357,7 +361,7 @@ def test_dataset_mode_overwrite_and_usage(synthetic_dir, tmp_path):
 
 def test_progress_line():
     stream = io.StringIO()
-    progress = vto.Progress(10, 'pairs', stream=stream, interval_file=0)
+    progress = Progress(10, 'pairs', stream=stream, interval_file=0)
     for done in range(1, 11):
         progress.update(done)
     progress.close(10)
@@ -365,7 +369,7 @@ def test_progress_line():
     assert lines[0].startswith('1/10 pairs, ') and 'pairs/s' in lines[0] and lines[0].endswith(' left')
     assert lines[-1].startswith('10/10 pairs') and lines[-1].endswith('0:00 left')
     quiet = io.StringIO()
-    silent = vto.Progress(10, stream=quiet, enabled=False)
+    silent = Progress(10, stream=quiet, enabled=False)
     silent.update(5, force=True)
     silent.close(10)
     assert quiet.getvalue() == ''
@@ -388,7 +392,7 @@ def test_dataset_mode_progress_once_and_no_rate_for_skips(tmp_path):
 
 def test_progress_counts_skips_outside_the_rate():
     stream = io.StringIO()
-    progress = vto.Progress(4, 'pairs', stream=stream, interval_file=0)
+    progress = Progress(4, 'pairs', stream=stream, interval_file=0)
     progress.skip(1)
     progress.skip(2)
     progress.start -= 10  # began 10 s ago: two pairs done in this run make 0.20 pairs/s, four 0.40
@@ -409,7 +413,7 @@ def test_edit_region_stays_on_the_person_below_the_neck():
     labels[60:200, 60:132] = 5          # upper clothes
     labels[200:250, 70:122] = 9         # pants
     everywhere = np.ones((256, 192), np.float32)
-    region = vto.edit_region(labels, everywhere, everywhere)
+    region = edit_region(labels, everywhere, everywhere)
     rows, cols = np.nonzero(region)
     assert rows.min() == 60 and rows.max() == 249 + 4
     assert cols.min() == 60 - 4 and cols.max() == 131 + 4
@@ -418,5 +422,5 @@ def test_edit_region_stays_on_the_person_below_the_neck():
     labels[labels == 13] = 0
     keypoints = np.zeros((18, 3), np.float32)
     keypoints[1] = (96, 70.6, 0.9)
-    region = vto.edit_region(labels, everywhere, everywhere, keypoints)
+    region = edit_region(labels, everywhere, everywhere, keypoints)
     assert np.flatnonzero(region.any(axis=1))[0] == 70

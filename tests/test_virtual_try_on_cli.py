@@ -125,7 +125,7 @@ def test_show_without_a_display_is_refused_before_the_work(tmp_path):
 
 def test_check_display_rule():
     import virtual_try_on
-    from common import UsageError
+    from errors import UsageError
     virtual_try_on.check_display({'DISPLAY': ':0'}, 'linux')
     virtual_try_on.check_display({'WAYLAND_DISPLAY': 'wayland-0'}, 'linux')
     virtual_try_on.check_display({}, 'darwin')

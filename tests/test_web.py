@@ -17,7 +17,7 @@ import cv2 as cv
 import numpy as np
 import pytest
 
-import common
+import image_io
 from conftest import REPO_DIR, SHARED_DATA, VITON_CLOTHES, VITON_PERSONS
 from web_support import Server, file_field, free_port, png_bomb, post, web_missing
 
@@ -159,7 +159,7 @@ def test_bad_input_is_a_4xx_json_line_and_the_server_keeps_serving(server, garme
 
 
 def test_uploads_decode_as_the_cli_reads_files(tmp_path):
-    """tryon_service.decode_image (bytes) against common.read_image (a file) for the kinds read_image converts."""
+    """tryon_service.decode_image (bytes) against image_io.read_image (a file) for the kinds read_image converts."""
     import tryon_service
     photo = cv.imread(VITON_PERSONS[0])
     grey = cv.cvtColor(photo, cv.COLOR_BGR2GRAY)
@@ -170,7 +170,7 @@ def test_uploads_decode_as_the_cli_reads_files(tmp_path):
         cv.imwrite(path, image)
         data = open(path, 'rb').read()
         tryon_service.check_upload(data, name)
-        assert np.array_equal(tryon_service.decode_image(data, name), common.read_image(path)), name
+        assert np.array_equal(tryon_service.decode_image(data, name), image_io.read_image(path)), name
 
 
 def test_garment_ids_are_the_folder_files_only(garments):

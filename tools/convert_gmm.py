@@ -13,7 +13,8 @@ import sys
 if not __package__:  # run as a script (python3 tools/convert_gmm.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
 import gmm_rewrite  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def main(argv=None):
     replaced = gmm_rewrite.replace_correlation(model)
     onnx.checker.check_model(model)
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        raise common.UsageError('output directory does not exist: %s' % os.path.dirname(args.output))
+        raise errors.UsageError('output directory does not exist: %s' % os.path.dirname(args.output))
     tmp = args.output + '.part'
     onnx.save(model, tmp)
     os.replace(tmp, args.output)
@@ -36,4 +37,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

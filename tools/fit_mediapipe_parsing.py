@@ -22,9 +22,12 @@ import numpy as np  # noqa: E402
 
 if not __package__:  # run as a script (python3 tools/fit_mediapipe_parsing.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
 import human_parsing  # noqa: E402
+import image_io  # noqa: E402
 import mediapipe_parsing  # noqa: E402
+import registry  # noqa: E402
 
 
 def collect(parser, data, photos, pixels, seed):
@@ -34,11 +37,11 @@ def collect(parser, data, photos, pixels, seed):
     rng = np.random.default_rng(seed)
     features, classes = [], []
     for number, name in enumerate(names):
-        image = common.read_image(os.path.join(data, 'image', name))
+        image = image_io.read_image(os.path.join(data, 'image', name))
         truth = human_parsing.read_parsing(os.path.join(data, 'image-parse', name[:-4] + '.png'))
         work, factor = parser.work_image(image)
         if factor != 1.0:
-            raise common.UsageError('%s: fitting expects photos of at most %d px' % (name, mediapipe_parsing.MEDIAPIPE_WORK_SIZE))
+            raise errors.UsageError('%s: fitting expects photos of at most %d px' % (name, mediapipe_parsing.MEDIAPIPE_WORK_SIZE))
         per_pixel = mediapipe_parsing.parsing_features(work, *parser.person_evidence(work))
         chosen = rng.choice(per_pixel.shape[0] * per_pixel.shape[1], pixels, replace=False)
         features.append(per_pixel.reshape(-1, per_pixel.shape[-1])[chosen])
@@ -99,7 +102,7 @@ def train(features, classes, n_classes, hidden=32, iterations=1200, batch=8192, 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--data', default=os.path.join(common.REPO_DIR, '..', 'shared', 'data', 'viton', 'train'),
+    parser.add_argument('--data', default=os.path.join(registry.REPO_DIR, '..', 'shared', 'data', 'viton', 'train'),
                         help='folder in CP-VTON layout (image/, image-parse/)')
     parser.add_argument('--photos', type=int, default=600)
     parser.add_argument('--pixels', type=int, default=600, help='pixels drawn per photo')
@@ -123,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

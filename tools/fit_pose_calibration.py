@@ -11,7 +11,7 @@ threshold that makes fewest misses plus false alarms plus (weighted) parts more 
 Every choice (ridge lambdas, loss scale, thresholds and the far-off weight) is made by 5-fold
 cross-validation within train, on held-out predictions: the most parts within 10 px of OpenPose's,
 missing no more than 0.9x the parts that the uncalibrated mapping (MediaPipe's visibility >= 0.5)
-misses. The test split is never fitted on (tests/benchmark_blazepose.py evaluates it).
+misses. The test split is never fitted on (benchmarks/benchmark_blazepose.py evaluates it).
 
     python3 tools/fit_pose_calibration.py --data ../shared/data/viton [--cache /tmp/landmarks]
 """
@@ -27,8 +27,11 @@ if not __package__:  # run as a script (python3 tools/fit_pose_calibration.py): 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import blazepose  # noqa: E402
 from coco_parts import COCO_PARTS  # noqa: E402
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
+import image_io  # noqa: E402
 import openpose  # noqa: E402
+import registry  # noqa: E402
 
 RIDGE_LAMBDAS = (0.03, 0.1, 0.3, 1.0)
 ROBUST_SCALES_PX = (15.0, 25.0)   # Cauchy loss scale: residuals well past it (OpenPose's gross mistakes) pull little
@@ -306,7 +309,7 @@ def _summary(dist, found_where_reported, false_alarms, not_reported):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Fit the BlazePose -> OpenPose COCO calibration on VITON train.')
-    parser.add_argument('--data', default=os.path.join(os.path.dirname(common.REPO_DIR), 'shared', 'data', 'viton'),
+    parser.add_argument('--data', default=os.path.join(os.path.dirname(registry.REPO_DIR), 'shared', 'data', 'viton'),
                         help='VITON folder with train/ (image/, pose/)')
     parser.add_argument('--model', default=None, help='pose_landmark_full.tflite (default: the models directory)')
     parser.add_argument('--cache', default=None, help='folder to keep the BlazePose landmarks of each split')
@@ -314,8 +317,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     train = os.path.join(args.data, 'train')
     if not os.path.isdir(os.path.join(train, 'image')):
-        raise common.UsageError('no VITON train split in %s' % args.data)
-    model = args.model or common.find_model(blazepose.BLAZEPOSE_TFLITE)
+        raise errors.UsageError('no VITON train split in %s' % args.data)
+    model = args.model or registry.find_model(blazepose.BLAZEPOSE_TFLITE)
     estimator = blazepose.BlazePose(model, calibration=None)
     names, landmarks = blazepose_landmarks(estimator, train, args.cache)
     reference = openpose_split(train, names)
@@ -331,10 +334,10 @@ def main(argv=None):
     # one line per entry, numbers packed: the table stays small (tens of kB) and readable
     text = ',\n'.join('%s: %s' % (json.dumps(key), json.dumps(value, separators=(',', ':')))
                       for key, value in table.items())
-    common.write_bytes(args.output, ('{\n' + text + '\n}\n').encode('utf-8'))
+    image_io.write_bytes(args.output, ('{\n' + text + '\n}\n').encode('utf-8'))
     print('wrote %s' % args.output, file=sys.stderr)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

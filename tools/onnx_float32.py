@@ -17,7 +17,9 @@ import numpy as np
 if not __package__:  # run as a script: make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common  # noqa: E402
+import command_line  # noqa: E402
+import errors  # noqa: E402
+import image_io  # noqa: E402
 
 
 def to_float32(model):
@@ -44,14 +46,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import onnx
     if not os.path.isfile(args.input):
-        raise common.UsageError('model file not found: %s' % args.input)
+        raise errors.UsageError('model file not found: %s' % args.input)
     model = onnx.load(args.input)
     converted = to_float32(model)
     onnx.checker.check_model(model)
-    common.write_bytes(args.output, model.SerializeToString())
+    image_io.write_bytes(args.output, model.SerializeToString())
     print('%s: %d float16 weight(s) stored as float32' % (args.output, converted))
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

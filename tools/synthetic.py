@@ -23,13 +23,14 @@ from onnx import TensorProto, helper, numpy_helper
 if not __package__:  # run as a script (python3 tools/synthetic.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common  # noqa: E402
-from common import SYNTHETIC_KEY  # noqa: E402
+import image_io  # noqa: E402
+import registry  # noqa: E402
+from synthetic_models import SYNTHETIC_KEY  # noqa: E402
 
-MODELS_DIR = os.path.join(common.REPO_DIR, 'models')
+MODELS_DIR = os.path.join(registry.REPO_DIR, 'models')
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
-HEIGHT, WIDTH = common.model_input(GMM_FILE, 'height'), common.model_input(GMM_FILE, 'width')
+HEIGHT, WIDTH = registry.model_input(GMM_FILE, 'height'), registry.model_input(GMM_FILE, 'width')
 PARSING_FILE = 'lip_jppnet_384.pb'
 SYNTHETIC_DOC = 'SYNTHETIC: seeded random weights, not a trained model; its output is not a try-on'
 
@@ -196,7 +197,7 @@ def build_photo_kept_tom(path, seed=3):
 
 
 def _save(model, path):
-    common.write_bytes(path, model.SerializeToString())
+    image_io.write_bytes(path, model.SerializeToString())
 
 
 def _shared_prototxt():

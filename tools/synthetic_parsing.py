@@ -25,7 +25,8 @@ import numpy as np
 
 if not __package__:  # run as a script (python3 tools/synthetic_parsing.py): make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import common  # noqa: E402
+import image_io  # noqa: E402
+import registry  # noqa: E402
 from tools.synthetic_openpose import _varint  # noqa: E402
 
 SYNTHETIC_MARKER = 'SYNTHETIC_seeded_random_weights'
@@ -181,7 +182,7 @@ def build_synthetic_parsing(path, seed=0):
     """Write the synthetic parsing GraphDef to `path` atomically; returns `path`."""
     data = graph_def_bytes(seed)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    common.write_bytes(path, data)
+    image_io.write_bytes(path, data)
     return path
 
 
@@ -190,7 +191,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description='Write the SYNTHETIC LIP JPPNet stand-in (seeded random '
                                                  'weights, not a trained model) as a TensorFlow .pb.')
     parser.add_argument('output', nargs='?', default=os.path.join(
-        common.models_dir(), 'synthetic', 'lip_jppnet_384.pb'))
+        registry.models_dir(), 'synthetic', 'lip_jppnet_384.pb'))
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     try:

@@ -41,11 +41,14 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import common  # noqa: E402
-import human_parsing  # noqa: E402
-import openpose  # noqa: E402
+import command_line  # noqa: E402
 import cp_vton  # noqa: E402
 import dataset_mode  # noqa: E402
+import errors  # noqa: E402
+import human_parsing  # noqa: E402
+import image_io  # noqa: E402
+import openpose  # noqa: E402
+import registry  # noqa: E402
 from progress import Progress  # noqa: E402
 import gmm_rewrite  # noqa: E402
 import photo_kept  # noqa: E402
@@ -215,16 +218,16 @@ def read_pair(dataroot, person_name, cloth_name):
     """One VITON pair as the runtime reads it: person and cloth BGR (cv.imread), LIP labels, OpenPose
     keypoints; the cloth-mask JPEG thresholded at 128 as CP-VTON does."""
     stem = os.path.splitext(person_name)[0]
-    person = common.read_image(os.path.join(dataroot, 'image', person_name), 'person photo')
-    cloth = common.read_image(os.path.join(dataroot, 'cloth', cloth_name), 'cloth photo')
+    person = image_io.read_image(os.path.join(dataroot, 'image', person_name), 'person photo')
+    cloth = image_io.read_image(os.path.join(dataroot, 'cloth', cloth_name), 'cloth photo')
     mask = cv.imread(os.path.join(dataroot, 'cloth-mask', cloth_name), cv.IMREAD_GRAYSCALE)
     if mask is None:
-        raise common.UsageError('cannot read the cloth-mask of %s' % cloth_name)
+        raise errors.UsageError('cannot read the cloth-mask of %s' % cloth_name)
     labels = human_parsing.read_parsing(os.path.join(dataroot, 'image-parse', stem + '.png'))
     keypoints = openpose.read_keypoints_json(os.path.join(dataroot, 'pose', stem + '_keypoints.json'))
     for what, image in (('person', person), ('cloth', cloth), ('cloth-mask', mask), ('parsing', labels)):
         if image.shape[:2] != (HEIGHT, WIDTH):
-            raise common.UsageError('%s of %s is %dx%d, not %dx%d' % (what, person_name, image.shape[1],
+            raise errors.UsageError('%s of %s is %dx%d, not %dx%d' % (what, person_name, image.shape[1],
                                                                     image.shape[0], WIDTH, HEIGHT))
     return {'person': person, 'labels': labels.astype(np.uint8), 'cloth': cloth,
             'cloth_mask': (mask >= 128).astype(np.uint8), 'keypoints': keypoints.astype(np.float32)}
@@ -693,7 +696,7 @@ def export_onnx(model, inputs, input_names, path, metadata):
     onnx_model.producer_name = 'opencv-tryon tools/train_cpvton.py'
     onnx.helper.set_model_props(onnx_model, metadata)
     onnx.checker.check_model(onnx_model)
-    common.write_bytes(path, onnx_model.SerializeToString())
+    image_io.write_bytes(path, onnx_model.SerializeToString())
     return reference
 
 
@@ -791,15 +794,15 @@ def load_config(args):
             stored = json.load(f)
         if stored != fixed:
             changed = sorted(k for k in set(stored) | set(fixed) if stored.get(k) != fixed.get(k))
-            raise common.UsageError('%s was written with other settings (%s); use another --work'
+            raise errors.UsageError('%s was written with other settings (%s); use another --work'
                                     % (path, ', '.join(changed)))
     else:
-        common.write_bytes(path, json.dumps(fixed, indent=1, sort_keys=True).encode())
+        image_io.write_bytes(path, json.dumps(fixed, indent=1, sort_keys=True).encode())
     return config
 
 
 def main(argv=None):
-    args, status = common.parse_cli(build_parser(), argv)
+    args, status = command_line.parse_cli(build_parser(), argv)
     if args is None:
         return status
     torch.set_num_threads(args.threads)
@@ -834,9 +837,9 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     for name, (path, difference) in export_models(config, gmm.model, tom.model, samples, out_dir, args.work).items():
         print('%s: %s (%d bytes, sha256 %s), cv.dnn %s vs PyTorch: max |diff| %.3g'
-              % (name, path, os.path.getsize(path), common.sha256_of(path), cv.__version__, difference))
+              % (name, path, os.path.getsize(path), registry.sha256_of(path), cv.__version__, difference))
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

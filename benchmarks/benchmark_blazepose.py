@@ -1,7 +1,7 @@
 """Figures for BlazePose on the VITON test split: faithfulness to MediaPipe's own output, accuracy
 against VITON's OpenPose keypoints (per part, before/after calibration), and the speed of infer().
 
-    python3 tests/benchmark_blazepose.py [--before OLD_blazepose.py] [--cache /tmp/landmarks] [--speed 200]
+    python3 benchmarks/benchmark_blazepose.py [--before OLD_blazepose.py] [--cache /tmp/landmarks] [--speed 200]
 
 --before names another module with a BlazePose class (e.g. `git show main:blazepose.py > /tmp/blazepose_main.py`;
 openpose.py before the split) whose
@@ -22,7 +22,8 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 import blazepose  # noqa: E402
 import coco_parts  # noqa: E402
-import common  # noqa: E402
+import command_line  # noqa: E402
+import registry  # noqa: E402
 from tools import fit_pose_calibration as fpc  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data', 'viton')
@@ -95,7 +96,7 @@ def main(argv=None):
     parser.add_argument('--refine-passes', type=int, default=0)
     args = parser.parse_args(argv)
     test = os.path.join(DATA, 'test')
-    model = common.find_model(blazepose.BLAZEPOSE_TFLITE, os.environ.get('TRYON_MODEL_CACHE'))
+    model = registry.find_model(blazepose.BLAZEPOSE_TFLITE, os.environ.get('TRYON_MODEL_CACHE'))
     estimator = blazepose.BlazePose(model, calibration=None, refine_passes=args.refine_passes)
     names, landmarks = fpc.blazepose_landmarks(estimator, test, args.cache)
     size = fpc.image_size(test, names)
@@ -140,4 +141,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(common.run_main(main))
+    sys.exit(command_line.run_main(main))

@@ -4,7 +4,7 @@ other processes keep every core busy; of loading CpVton (GMM + TOM) cold and war
 the synthetic models; and of the command line's wall time for one --synthetic try-on. Prints median and
 95th percentile; asserts nothing about time.
 
-    python3 tests/benchmark_pipeline.py [--repeat 300] [--load N] [--no-cli] [--markdown]
+    python3 benchmarks/benchmark_pipeline.py [--repeat 300] [--load N] [--no-cli] [--markdown]
 
 The non-network stages run from the parsing network's output (the (2, 20, 384, 384) JPPNet scores of a
 shared VITON photo, here from the synthetic parsing graph) to the 256x192 result; the networks' outputs
@@ -25,10 +25,13 @@ REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_DIR)
 
 import blazepose  # noqa: E402
-import common  # noqa: E402
+import gmm_rewrite  # noqa: E402
 import human_parsing as hp  # noqa: E402
+import registry  # noqa: E402
 from tools import synthetic  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import (HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, WIDTH, CpVton, crop_to_ratio, grid_sample,  # noqa: E402
+                     pose_map, resize_to_model, to_unit_range, tps_grid)
+from tryon_pipeline import keypoints_to_model, labels_to_model  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 PERSON = os.path.join(SHARED, 'viton', 'person', '000001_0.jpg')
@@ -101,27 +104,27 @@ def stage_functions(model, parsing_path):
     theta = rng.uniform(-0.2, 0.2, (1, 50)).astype(np.float32)                  # the GMM's output
     tom_out = rng.standard_normal((1, 4, 256, 192)).astype(np.float32)         # the TOM's output
 
-    crop, box = vto.crop_to_ratio(person)
-    model_size = (vto.WIDTH, vto.HEIGHT)
+    crop, box = crop_to_ratio(person)
+    model_size = (WIDTH, HEIGHT)
     labels = hp.merge_flipped(scores[0], scores[1], model_size)
-    model_keypoints = vto.keypoints_to_model(keypoints, box)
-    agnostic = model.prepare_agnostic(labels, vto.resize_to_model(crop), model_keypoints)
-    cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
-    grid = vto.tps_grid(theta)
-    warped = vto.grid_sample(cloth_tensor, grid)
+    model_keypoints = keypoints_to_model(keypoints, box)
+    agnostic = model.prepare_agnostic(labels, resize_to_model(crop), model_keypoints)
+    cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
+    grid = tps_grid(theta)
+    warped = grid_sample(cloth_tensor, grid)
 
     def after_parsing(crop, box, model_labels):  # as VirtualTryOn.analyse and render do it, networks' outputs fixed
-        agnostic = model.prepare_agnostic(model_labels, vto.resize_to_model(crop), vto.keypoints_to_model(keypoints, box))
-        cloth_tensor = vto.to_unit_range(vto.resize_to_model(cloth))[None]
-        warped = vto.grid_sample(cloth_tensor, vto.tps_grid(theta))
-        return vto.CpVton.compose(tom_out, warped)
+        agnostic = model.prepare_agnostic(model_labels, resize_to_model(crop), keypoints_to_model(keypoints, box))
+        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
+        warped = grid_sample(cloth_tensor, tps_grid(theta))
+        return CpVton.compose(tom_out, warped)
 
     def from_labels(labels):
-        crop, box = vto.crop_to_ratio(person)
-        return after_parsing(crop, box, vto.labels_to_model(labels, box, person.shape))
+        crop, box = crop_to_ratio(person)
+        return after_parsing(crop, box, labels_to_model(labels, box, person.shape))
 
     def from_scores():
-        crop, box = vto.crop_to_ratio(person)
+        crop, box = crop_to_ratio(person)
         # the labels from the scores at 256x192, as JppNet.infer(size=) gives them in analyse
         return after_parsing(crop, box, hp.merge_flipped(scores[0], scores[1], model_size))
 
@@ -130,25 +133,25 @@ def stage_functions(model, parsing_path):
          lambda: cv.norm(scores, cv.NORM_INF)),
         ('parsing scores -> labels', 'flip merge, resize to 256x192, argmax',
          lambda: hp.merge_flipped(scores[0], scores[1], model_size)),
-        ('pose_map', '18 PIL squares (drawn into the agnostic below)', lambda: vto.pose_map(model_keypoints)),
+        ('pose_map', '18 PIL squares (drawn into the agnostic below)', lambda: pose_map(model_keypoints)),
         ('prepare_agnostic', 'body-shape blur, kept regions, pose squares',
-         lambda: model.prepare_agnostic(labels, vto.resize_to_model(crop), model_keypoints)),
-        ('cloth tensor', 'to [-1, 1] RGB', lambda: vto.to_unit_range(vto.resize_to_model(cloth))),
-        ('tps_grid', 'theta -> 256x192 grid', lambda: vto.tps_grid(theta)),
-        ('grid_sample', 'warp of the cloth', lambda: vto.grid_sample(cloth_tensor, grid)),
-        ('compose', 'tanh, sigmoid, blend, to BGR', lambda: vto.CpVton.compose(tom_out, warped)),
+         lambda: model.prepare_agnostic(labels, resize_to_model(crop), model_keypoints)),
+        ('cloth tensor', 'to [-1, 1] RGB', lambda: to_unit_range(resize_to_model(cloth))),
+        ('tps_grid', 'theta -> 256x192 grid', lambda: tps_grid(theta)),
+        ('grid_sample', 'warp of the cloth', lambda: grid_sample(cloth_tensor, grid)),
+        ('compose', 'tanh, sigmoid, blend, to BGR', lambda: CpVton.compose(tom_out, warped)),
         ('non-network, from scores', 'all but pose_map, parsing output -> result', from_scores),
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
-    own = vto.CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (vto.OWN_GMM_FILE, vto.OWN_TOM_FILE)))
-    pose_estimator = blazepose.BlazePose(common.find_model(blazepose.BLAZEPOSE_TFLITE))
+    own = CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (OWN_GMM_FILE, OWN_TOM_FILE)))
+    pose_estimator = blazepose.BlazePose(registry.find_model(blazepose.BLAZEPOSE_TFLITE))
     # BlazePose keeps its last photo's result: alternate the photo and its mirror so that each call runs
     photos = [person, cv.flip(person, 1)]
     networks = [
         ('GMM forward (published size, synthetic)', lambda: model.predict_theta(cloth_tensor, agnostic)),
         ('TOM forward + compose (published size, synthetic)', lambda: model.try_on(agnostic, warped)),
-        ('GMM forward (shipped, %s)' % vto.OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
-        ('TOM forward + compose (shipped, %s)' % vto.OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
+        ('GMM forward (shipped, %s)' % OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
+        ('TOM forward + compose (shipped, %s)' % OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
         ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: pose_estimator.infer(photos.reverse() or photos[0])),
     ]
     if parser is not None:
@@ -158,17 +161,17 @@ def stage_functions(model, parsing_path):
 
 def load_times(gmm, tom, runs):
     # (getattr: the script also runs against older checkouts, which have no cache, for before/after)
-    cache = getattr(vto, 'gmm_cache_dirs', lambda path: [os.path.join(os.path.dirname(path), '.cache')])(gmm)[0]
+    cache = getattr(gmm_rewrite, 'gmm_cache_dirs', lambda path: [os.path.join(os.path.dirname(path), '.cache')])(gmm)[0]
     cold = []
     for _ in range(runs):
         shutil.rmtree(cache, ignore_errors=True)
         start = time.perf_counter()
-        vto.CpVton(gmm, tom)
+        CpVton(gmm, tom)
         cold.append(time.perf_counter() - start)
     warm = []
     for _ in range(runs):
         start = time.perf_counter()
-        vto.CpVton(gmm, tom)
+        CpVton(gmm, tom)
         warm.append(time.perf_counter() - start)
     return cold, warm
 
@@ -227,7 +230,7 @@ def main():
         pass
 
     cold, warm = load_times(gmm, tom, args.load_runs)
-    model = vto.CpVton(gmm, tom)
+    model = CpVton(gmm, tom)
     stages, networks = stage_functions(model, parsing)
     idle = [timings(fn, args.repeat, cpu=True) for _, _, fn in stages]
     loaded = None

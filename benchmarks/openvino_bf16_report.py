@@ -3,7 +3,7 @@
 the max |difference| from the OpenCV backend in each precision, OpenVINO's median forward time in each
 (first call apart: it compiles), and the speed-up of bf16.
 
-    python3 tests/openvino_bf16_report.py f32.json bf16.json
+    python3 benchmarks/openvino_bf16_report.py f32.json bf16.json
 """
 import argparse
 import json

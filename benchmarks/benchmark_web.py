@@ -5,7 +5,7 @@ requests, mixed new people, new garments and bad uploads, then an overload burst
 compared with the bytes the command line writes for the pair. Prints medians, p95, counts and the server's peak
 memory. Needs the [web] extra (.venvweb).
 
-    .venvweb/bin/python tests/benchmark_web.py [--requests 60] [--clients 4] [--per-client 25]
+    .venvweb/bin/python benchmarks/benchmark_web.py [--requests 60] [--clients 4] [--per-client 25]
 
 A new person is the same 1024x768 JPEG with a JPEG comment of its own: other bytes (so the server's analysis
 cache, keyed by the upload's SHA-256, misses), the same pixels (so the CLI's reference is the same).
@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TESTS_DIR)
+TESTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests')
+sys.path.insert(0, TESTS_DIR)  # the web tests' server helper
 from web_support import REPO_DIR, Server, file_field, png_bomb, web_missing  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')

@@ -4,7 +4,7 @@ processes, Ray Data with N actors. Prints pairs per second (from the median run)
 the median and 95th percentile of the run's wall time, peak memory, and whether the files are byte for byte
 those of the first run (one at a time).
 
-    .venv/bin/python tests/benchmark_catalogue.py [--pairs LIST] [--limit N] [--repeat 3] [--ray-python PY]
+    .venv/bin/python benchmarks/benchmark_catalogue.py [--pairs LIST] [--limit N] [--repeat 3] [--ray-python PY]
 
 Every run writes into a fresh directory. Ray runs with --ray-python (an interpreter with ray installed, this
 one by default) and is left out where none has it."""

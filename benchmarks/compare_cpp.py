@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """The C++ try-on (cpp/) against the Python implementation and Pillow. Prints figures; asserts nothing.
 
-    python3 tests/compare_cpp.py [--build DIR] [--models DIR] [--pairs N] [--repeat R]
+    python3 benchmarks/compare_cpp.py [--build DIR] [--models DIR] [--pairs N] [--repeat R]
 
   * the try-on of every VITON test pair (../shared/data/viton/test, test_pairs.txt, with the dataset's
     image-parse and pose files and the synthetic GMM/TOM): the C++ library (tryOnPhoto, the code path of
-    the C++ command) against the Python API at network size (virtual_try_on.VirtualTryOn.infer with
+    the C++ command) against the Python API at network size (tryon_pipeline.VirtualTryOn.infer with
     keypoints= and labels=, 256x192), for the published-format GMM (custom Correlation node, served by
     the C++ Correlation layer) and for the standard-op GMM of tools/convert_gmm.py;
   * the agnostic input of the GMM (the deterministic part before any network), C++ against Python;
   * pilBilinearResize against Pillow on the 5,000 random cases of tests/test_pil_bilinear.py;
-  * tpsGrid / gridSample against virtual_try_on.tps_grid / grid_sample;
+  * tpsGrid / gridSample against cp_vton.tps_grid / grid_sample;
   * the non-network time per try-on, C++ and Python (wall and CPU time; the machine may be shared).
 """
 import argparse
@@ -23,12 +23,13 @@ import time
 import cv2 as cv
 import numpy as np
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(TESTS_DIR)
-sys.path[:0] = [REPO_DIR, TESTS_DIR]
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO_DIR, os.path.join(REPO_DIR, 'tests')]  # the modules, and the C++ helper's file formats
 
 import cpp_support  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import (KEPT_LABELS, CpVton, crop_to_ratio, grid_sample, pose_map, resize_to_model,  # noqa: E402
+                     to_unit_range, tps_grid)
+from tryon_pipeline import VirtualTryOn, keypoints_to_model, labels_to_model  # noqa: E402
 
 SHARED_DATA = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 
@@ -80,17 +81,17 @@ def time_ms(fn, repeat):
 
 
 def python_non_network(repeat):
-    """The same work and inputs as tests/benchmark_pipeline.py's non-network total."""
+    """The same work and inputs as benchmarks/benchmark_pipeline.py's non-network total."""
     person = cv.imread(os.path.join(SHARED_DATA, 'viton', 'person', '000001_0.jpg'))
-    cloth = vto.to_unit_range(cv.imread(os.path.join(SHARED_DATA, 'viton', 'cloth', '000001_1.jpg')))[None]
+    cloth = to_unit_range(cv.imread(os.path.join(SHARED_DATA, 'viton', 'cloth', '000001_1.jpg')))[None]
     labels = np.where(person.min(axis=2) < 235, 5, 0).astype(np.uint8)
     labels[:60][labels[:60] > 0] = 13
     keypoints = np.column_stack([np.linspace(60, 130, 18), np.linspace(30, 245, 18), np.ones(18)])
     theta = np.random.default_rng(0).uniform(-0.2, 0.2, (1, 50)).astype(np.float32)
     tom_out = np.random.default_rng(1).standard_normal((1, 4, 256, 192)).astype(np.float32)
-    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), vto.KEPT_LABELS)})()
-    return time_ms(lambda: (vto.CpVton.prepare_agnostic(holder, labels, person, vto.pose_map(keypoints)),
-                            vto.CpVton.compose(tom_out, vto.grid_sample(cloth, vto.tps_grid(theta)))), repeat)
+    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), KEPT_LABELS)})()
+    return time_ms(lambda: (CpVton.prepare_agnostic(holder, labels, person, pose_map(keypoints)),
+                            CpVton.compose(tom_out, grid_sample(cloth, tps_grid(theta)))), repeat)
 
 
 def main():
@@ -119,7 +120,7 @@ def main():
     theta = rng.uniform(-0.3, 0.3, (8, 50)).astype(np.float32)
     cpp_support.write_blob(os.path.join(work_dir, 'theta.bin'), theta)
     subprocess.run([helper, 'tps', os.path.join(work_dir, 'theta.bin'), os.path.join(work_dir, 'grid.bin')], check=True)
-    grid_cpp, grid_py = cpp_support.read_blob(os.path.join(work_dir, 'grid.bin')), vto.tps_grid(theta)
+    grid_cpp, grid_py = cpp_support.read_blob(os.path.join(work_dir, 'grid.bin')), tps_grid(theta)
     print('tpsGrid vs tps_grid (8 random theta): max |difference| %.3g, %.4f %% of values bit-identical'
           % (np.abs(grid_cpp - grid_py).max(), 100 * np.mean(grid_cpp == grid_py)))
     images = rng.standard_normal((8, 3, 256, 192)).astype(np.float32)
@@ -128,7 +129,7 @@ def main():
     cpp_support.write_blob(os.path.join(work_dir, 'grids.bin'), grids)
     subprocess.run([helper, 'gridsample', os.path.join(work_dir, 'images.bin'), os.path.join(work_dir, 'grids.bin'),
                     os.path.join(work_dir, 'sampled.bin')], check=True)
-    sampled_cpp, sampled_py = cpp_support.read_blob(os.path.join(work_dir, 'sampled.bin')), vto.grid_sample(images, grids)
+    sampled_cpp, sampled_py = cpp_support.read_blob(os.path.join(work_dir, 'sampled.bin')), grid_sample(images, grids)
     print('gridSample vs grid_sample (4 TPS + 4 random grids beyond the border): max |difference| %.3g, '
           '%.4f %% bit-identical' % (np.abs(sampled_cpp - sampled_py).max(), 100 * np.mean(sampled_cpp == sampled_py)))
 
@@ -137,7 +138,7 @@ def main():
     if args.pairs:
         pairs = pairs[:args.pairs]
     agnostic_diff = 0
-    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), vto.KEPT_LABELS)})()
+    holder = type('Model', (), {'head_lut': np.isin(np.arange(256), KEPT_LABELS)})()
     import human_parsing
     import openpose
     for person, cloth in pairs:
@@ -146,15 +147,15 @@ def main():
         subprocess.run([helper, 'agnostic', os.path.join(SHARED_DATA, 'viton', 'test'), stem, out], check=True)
         person_path, _, keypoints_path, labels_path = cpp_support.pair_files(SHARED_DATA, person, cloth)
         photo = cv.imread(person_path)
-        crop, box = vto.crop_to_ratio(photo)
-        labels = vto.labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape)
-        pose = vto.pose_map(vto.keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box))
-        expected = vto.CpVton.prepare_agnostic(holder, labels, vto.resize_to_model(crop), pose)
+        crop, box = crop_to_ratio(photo)
+        labels = labels_to_model(human_parsing.read_parsing(labels_path), box, photo.shape)
+        pose = pose_map(keypoints_to_model(openpose.read_keypoints_json(keypoints_path), box))
+        expected = CpVton.prepare_agnostic(holder, labels, resize_to_model(crop), pose)
         agnostic_diff += int(np.count_nonzero(cpp_support.read_blob(out) != expected))
     print('agnostic (GMM input) of %d test photos: %d values differ from Python' % (len(pairs), agnostic_diff))
 
     start = time.perf_counter()
-    try_on = vto.VirtualTryOn(vto.CpVton(gmm, tom))
+    try_on = VirtualTryOn(CpVton(gmm, tom))
     expected = [cpp_support.python_try_on(try_on, SHARED_DATA, person, cloth) for person, cloth in pairs]
     print('Python API: %d pairs in %.0f s' % (len(pairs), time.perf_counter() - start))
     for label, path in (('published-format GMM (C++ Correlation layer)', gmm),

@@ -4,7 +4,7 @@ CP-VTON shrinks the 192x256 silhouette to 12x16 with PIL BILINEAR and enlarges i
 prints the median time per round trip, the ratio to Pillow, and how many pixels cv.resize's
 round trip gets wrong on real VITON masks. No assertions: run it and read the figures.
 
-    python tests/benchmark_pil_bilinear.py [--repeat 2000]
+    python benchmarks/benchmark_pil_bilinear.py [--repeat 2000]
 """
 import argparse
 import os

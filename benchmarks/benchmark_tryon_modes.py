@@ -2,14 +2,14 @@
 """Figures for the try-on's three uses, on the synthetic GMM/TOM/parsing and the real BlazePose; prints
 them, asserts nothing about time.
 
-    python3 tests/benchmark_tryon_modes.py [--repeat 20] [--models DIR]
+    python3 benchmarks/benchmark_tryon_modes.py [--repeat 20] [--models DIR]
 
 1. Full resolution on a 12 MP photo (a VITON test photo enlarged 12x, padded to 3000x4000): time of
    infer() at full resolution and at --model-size on one analysis, the difference; the peak memory of the
    command line for both; the Laplacian variance inside the garment region (full resolution vs the 256x192
    result scaled up), on that photo and on one enlarged 3x.
 2. Many garments: analyse + 1 garment vs analyse + 10 garments, against one GMM + TOM forward.
-(The dataset-mode figures come from the command itself: see README, "CP-VTON's test protocol".)
+(The dataset-mode figures come from the command itself: see README, "Three uses".)
 """
 import argparse
 import os
@@ -28,7 +28,10 @@ sys.path.insert(0, REPO_DIR)
 import blazepose  # noqa: E402
 import human_parsing  # noqa: E402
 import openpose  # noqa: E402
-import virtual_try_on as vto  # noqa: E402
+from cp_vton import HEIGHT, CpVton, grid_sample, resize_to_model, to_image, to_unit_range, tps_grid  # noqa: E402
+from full_resolution import FEATHER, edit_region  # noqa: E402
+from garment_mask import cloth_mask  # noqa: E402
+from tryon_pipeline import VirtualTryOn  # noqa: E402
 from models import download_models
 from tools import synthetic  # noqa: E402
 
@@ -92,12 +95,12 @@ def garment_detail(chain, photo, labels, keypoints, cloth):
     analysis = chain.analyse(photo, keypoints, labels)
     x, y, w, h = analysis.box
     grid, warped, tom_output = chain.render(analysis, cloth)
-    full = vto.VirtualTryOn.composite(analysis, cloth, grid, tom_output)[y:y + h, x:x + w]
-    small = vto.CpVton.compose(tom_output, warped)
+    full = VirtualTryOn.composite(analysis, cloth, grid, tom_output)[y:y + h, x:x + w]
+    small = CpVton.compose(tom_output, warped)
     composition = 1 / (1 + np.exp(-tom_output[0, 3]))
-    warped_mask = vto.grid_sample(vto.cloth_mask(vto.resize_to_model(cloth))[None, None].astype(np.float32), grid)
-    region = vto.edit_region(analysis.labels, warped_mask[0, 0], composition) & (composition > 0.5)
-    margin = int(np.ceil(h / vto.HEIGHT)) * 2 + 2 * vto.FEATHER + 1
+    warped_mask = grid_sample(cloth_mask(resize_to_model(cloth))[None, None].astype(np.float32), grid)
+    region = edit_region(analysis.labels, warped_mask[0, 0], composition) & (composition > 0.5)
+    margin = int(np.ceil(h / HEIGHT)) * 2 + 2 * FEATHER + 1
     deep = cv.erode(cv.resize(region.astype(np.uint8), (w, h), interpolation=cv.INTER_NEAREST),
                     np.ones((margin, margin), np.uint8)) > 0
     figures = {'full resolution': laplacian_variance(full, deep)}
@@ -106,11 +109,11 @@ def garment_detail(chain, photo, labels, keypoints, cloth):
     # the warped cloth alone (composition mask forced to 1): what the garment brings, without TOM's mix
     cloth_only = tom_output.copy()
     cloth_only[0, 3] = 30
-    full_cloth = vto.VirtualTryOn.composite(analysis, cloth, grid, cloth_only)[y:y + h, x:x + w]
+    full_cloth = VirtualTryOn.composite(analysis, cloth, grid, cloth_only)[y:y + h, x:x + w]
     figures['warped cloth alone, full resolution'] = laplacian_variance(full_cloth, deep)
     figures['warped cloth alone, 256x192 scaled up (linear)'] = laplacian_variance(
-        cv.resize(vto.to_image(warped[0]), (w, h), interpolation=cv.INTER_LINEAR), deep)
-    figures['cloth photo (its garment)'] = laplacian_variance(cloth, cv.erode(vto.cloth_mask(cloth), np.ones((5, 5))) > 0)
+        cv.resize(to_image(warped[0]), (w, h), interpolation=cv.INTER_LINEAR), deep)
+    figures['cloth photo (its garment)'] = laplacian_variance(cloth, cv.erode(cloth_mask(cloth), np.ones((5, 5))) > 0)
     return int(deep.sum()), figures
 
 
@@ -136,12 +139,12 @@ def main():
     if not args.models:
         synthetic.build_all(directory, openpose=False)
     gmm, tom = os.path.join(directory, 'cp_vton_gmm.onnx'), os.path.join(directory, 'cp_vton_tom.onnx')
-    cp_vton = vto.CpVton(gmm, tom)
+    cp_vton = CpVton(gmm, tom)
     blazepose_path = download_models.fetch(['pose_landmark_full.tflite'],
                                            os.environ.get('TRYON_MODEL_CACHE') or os.path.join(REPO_DIR, 'models'),
                                            progress=False)[0]
-    chain = vto.VirtualTryOn(cp_vton, blazepose.BlazePose(blazepose_path),
-                             human_parsing.JppNet(os.path.join(directory, 'lip_jppnet_384.pb')))
+    chain = VirtualTryOn(cp_vton, blazepose.BlazePose(blazepose_path),
+                         human_parsing.JppNet(os.path.join(directory, 'lip_jppnet_384.pb')))
     print('OpenCV %s, numpy %s, %d CPU threads, %d repetitions' % (cv.__version__, np.__version__,
                                                                   cv.getNumThreads(), args.repeat))
 
@@ -191,8 +194,8 @@ def main():
     clothes_big = [cv.resize(c, None, fx=3, fy=3, interpolation=cv.INTER_CUBIC) for c in clothes]
     runs = max(3, args.repeat // 4)
     agnostic = chain.analyse(person).agnostic
-    cloth_tensor = vto.to_unit_range(clothes[0])[None]
-    tom_input = np.concatenate([agnostic, vto.grid_sample(cloth_tensor, vto.tps_grid(np.zeros((1, 50))))], axis=1)
+    cloth_tensor = to_unit_range(clothes[0])[None]
+    tom_input = np.concatenate([agnostic, grid_sample(cloth_tensor, tps_grid(np.zeros((1, 50))))], axis=1)
 
     def forwards():
         cp_vton.predict_theta(cloth_tensor, agnostic)
