@@ -48,7 +48,7 @@ def cache(tmp_path_factory):
 
 def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
     """A cached training sample's agnostic against the dataset-mode analysis of the same pair, read from the
-    files by the runtime (VirtualTryOn.analyse with VITON's keypoints and parsing, CpVton.prepare_agnostic)."""
+    files by the runtime (VirtualTryOn.analyse with VITON's keypoints and parsing, CpVton.prepare_person)."""
     samples = train_cpvton.Samples(cache)
     cp_vton = CpVton(*default_models())
     tryon = VirtualTryOn(cp_vton)
@@ -58,9 +58,11 @@ def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
         analysis = tryon.analyse(image_io.read_image(os.path.join(TRAIN, 'image', person)),
                                  openpose.read_keypoints_json(os.path.join(TRAIN, 'pose', stem + '_keypoints.json')),
                                  human_parsing.read_parsing(os.path.join(TRAIN, 'image-parse', stem + '.png')))
-        expected = analysis.agnostic[0]
+        expected = analysis.agnostic[0, :22]  # the GMM's agnostic; a photo-kept TOM's person tensor begins with it
         got = samples.agnostic(i)
         assert got.dtype == expected.dtype and np.array_equal(got, expected), (person, np.abs(got - expected).max())
+        if cp_vton.representation == photo_kept.PHOTO_KEPT:  # the TOM's whole person tensor, as the runtime builds it
+            assert np.array_equal(samples.person(i), analysis.agnostic[0]), person
         batch = samples.batch([i])
         cloth_image = image_io.read_image(os.path.join(TRAIN, 'cloth', cloth))
         assert np.array_equal(batch['cloth'][0].numpy(), to_unit_range(resize_to_model(cloth_image)))
