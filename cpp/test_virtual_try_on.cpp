@@ -1,5 +1,5 @@
 // Tests of virtual_try_on.hpp (run by ctest), and the helper commands that tests/test_cpp.py and
-// tests/compare_cpp.py use to compare the C++ code with Pillow and with the Python implementation.
+// benchmarks/compare_cpp.py use to compare the C++ code with Pillow and with the Python implementation.
 //
 //   test_virtual_try_on                       unit tests against independent references; exit 0 when all pass
 //   test_virtual_try_on resize CASES OUT [PILLOW_MAJOR]   Pillow-resize every case of a case file
@@ -138,7 +138,7 @@ int photoKeptOfPhoto(const std::string& root, const std::string& stem, const std
 }
 
 // ---------------------------------------------------------------------------- benchmark
-// The same work and inputs as tests/benchmark_pipeline.py's "non-network total": agnostic (with the
+// The same work and inputs as benchmarks/benchmark_pipeline.py's "non-network total": agnostic (with the
 // body-shape blur) + pose map + TPS grid + grid sample + composition.
 int bench(const std::string& personPath, const std::string& clothPath, int repeat) {
     const cv::Mat person = cv::imread(personPath), clothImage = cv::imread(clothPath);

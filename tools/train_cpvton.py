@@ -2,7 +2,7 @@
 """Train CP-VTON's GMM and TOM on VITON's training pairs, on the CPU, and export them for cv.dnn.
 
 Tooling, not runtime: it needs PyTorch (`pip install -e .[train]`); the try-on never imports it. The
-inputs are built by the runtime's own code (virtual_try_on.cloth_agnostic: Pillow-exact shape blur, PIL
+inputs are built by the runtime's own code (cp_vton.cloth_agnostic and photo_kept.person_tensor: Pillow-exact shape blur, PIL
 pose squares, head; to_unit_range; tps_grid's basis), so what the networks see here is what they see in use.
 
     python3 tools/train_cpvton.py --data ../shared/data/viton --work ../tryon-train --out models/
@@ -160,7 +160,7 @@ class TOM(nn.Module):
 
 
 class TpsWarp(nn.Module):
-    """virtual_try_on.tps_grid and grid_sample in PyTorch: the same basis (CP-VTON's TpsGridGen), PyTorch's
+    """cp_vton.tps_grid and grid_sample in PyTorch: the same basis (CP-VTON's TpsGridGen), PyTorch's
     grid_sample (bilinear, border, align_corners=True), which the runtime's grid_sample reproduces."""
 
     def __init__(self):
