@@ -7,37 +7,24 @@ import numpy as np
 from cp_vton import HEIGHT, WIDTH, sigmoid, tanh, to_image
 import photo_kept
 
-# full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms) and
-# the head classes it never touches (hat, hair, sunglasses, face)
+# full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms); the
+# head classes it never touches are photo_kept.HEAD_LABELS
 EDIT_LABELS = (5, 6, 7, 14, 15)
-HEAD_LABELS = (1, 2, 4, 13)
-FACE_LABEL = 13
 BODY_MARGIN = 4  # model pixels the new garment may reach beyond the parsed person
 FEATHER = 3  # soft edge of the pasted region, in photo pixels
-
-
-def neck_row(labels, keypoints=None):
-    """First row (256x192 frame) of the body below the head: the row under the lowest face pixel (the chin),
-    else the neck keypoint's row, else 0."""
-    face_rows = np.flatnonzero((np.asarray(labels) == FACE_LABEL).any(axis=1))
-    if len(face_rows):
-        return int(face_rows[-1]) + 1
-    if keypoints is not None and keypoints[1][2] > 0:
-        return int(np.clip(np.floor(keypoints[1][1]), 0, HEIGHT))
-    return 0
 
 
 def edit_region(labels, warped_mask, composition_mask, keypoints=None):
     """(256, 192) bool: where the try-on may change the photo. The old upper garment and the arms (from the
     parsing) and the area the new garment covers (warped-cloth mask times TOM's composition mask), never the
     head; and whatever the networks output, only on the person: within BODY_MARGIN pixels of the parsed
-    body and below the neck (neck_row)."""
+    body and below the chin (photo_kept.chin_row)."""
     labels = np.asarray(labels)
     covered = warped_mask * composition_mask > 0.5
-    region = (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, HEAD_LABELS)
+    region = (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, photo_kept.HEAD_LABELS)
     margin = cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * BODY_MARGIN + 1, 2 * BODY_MARGIN + 1))
     region &= cv.dilate((labels > 0).astype(np.uint8), margin) > 0
-    region[:neck_row(labels, keypoints)] = False
+    region[:photo_kept.chin_row(labels, keypoints)] = False
     return region
 
 
