@@ -121,6 +121,28 @@ def test_paused_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     assert result.returncode == 2 and 'other settings' in result.stderr
 
 
+def test_a_finished_run_trains_further_when_its_steps_are_raised(tmp_path):
+    """Raising --gmm-steps/--tom-steps on a finished work folder goes on from its checkpoints (the shipped
+    pair was trained so: docs/models.md): the GMM's final weights and warps are made again from the longer
+    GMM, config.json keeps the lengths run before; lowering a length is refused."""
+    import json
+    run(tmp_path, '--gmm-steps', '2', '--tom-steps', '1', '--stop-after', 'tom')
+    before = np.load(tmp_path / 'gmm_theta.npy')
+    run(tmp_path, '--gmm-steps', '3', '--tom-steps', '2', '--stop-after', 'tom')
+    assert torch.load(tmp_path / 'gmm.pt', weights_only=False)['step'] == 3
+    assert torch.load(tmp_path / 'tom.pt', weights_only=False)['step'] == 2
+    assert not np.array_equal(np.load(tmp_path / 'gmm_theta.npy'), before)
+    assert os.path.isfile(tmp_path / 'gmm_theta.npy.step2')
+    with open(tmp_path / 'config.json') as f:
+        config = json.load(f)
+    assert config['extended_from'] == [{'gmm_steps': 2, 'tom_steps': 1}] and config['gmm_steps'] == 3
+    command = [sys.executable, os.path.join(REPO_DIR, 'tools', 'train_cpvton.py'), '--data', VITON,
+               '--work', str(tmp_path), '--limit', '12', '--val', '4', '--batch', '2', '--width', '0.125',
+               '--val-every', '2', '--gmm-steps', '3', '--tom-steps', '1']
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and 'other settings (tom_steps)' in result.stderr
+
+
 def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     """The exported GMM and TOM (opset 11, fp16 storage, free batch) in this OpenCV against PyTorch, with a
     batch of two; the GMM needs no Correlation rewrite, the TOM's instance norms are decomposed (OpenCV

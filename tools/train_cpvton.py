@@ -20,7 +20,9 @@ its last checkpoint, exactly):
           in cv.dnn against PyTorch
 
 Every choice is a flag; the resolved flags are stored in WORK/config.json and a resumed run must match
-them. Losses go to WORK/<stage>_loss.csv, held-out validation to WORK/<stage>_val.csv; checkpoints
+them, except that --gmm-steps and --tom-steps may be raised to train a finished run further (from its
+checkpoints; config.json lists the lengths it had before, so the shipped files are reproduced by running
+the same commands in order). Losses go to WORK/<stage>_loss.csv, held-out validation to WORK/<stage>_val.csv; checkpoints
 (model, optimizer, step) are written atomically to WORK/<stage>.pt every --checkpoint-minutes. The
 order of the samples is a function of the seed and the step, so a resumed run sees the same batches.
 """
@@ -781,6 +783,8 @@ def build_parser():
 
 # flags that do not change the result: a resumed run may differ in these
 _RUN_ONLY = ('work', 'out', 'threads', 'stop_after', 'pause_after', 'log_every', 'checkpoint_minutes')
+# flags a run may raise to train its stages further
+_EXTENDABLE = ('gmm_steps', 'tom_steps')
 
 
 def load_config(args):
@@ -792,13 +796,19 @@ def load_config(args):
     if os.path.isfile(path):
         with open(path) as f:
             stored = json.load(f)
-        if stored != fixed:
-            changed = sorted(k for k in set(stored) | set(fixed) if stored.get(k) != fixed.get(k))
+        fixed['extended_from'] = stored.get('extended_from', [])
+        changed = sorted(k for k in (set(stored) | set(fixed)) - {'extended_from'} if stored.get(k) != fixed.get(k))
+        if changed and all(k in _EXTENDABLE and fixed[k] > stored[k] for k in changed):
+            # a longer run of the same training: the stages go on from their checkpoints, the learning
+            # rate following the longer schedule; the lengths it was run with before are kept
+            fixed['extended_from'].append({k: stored[k] for k in _EXTENDABLE})
+            image_io.write_bytes(path, json.dumps(fixed, indent=1, sort_keys=True).encode())
+        elif changed:
             raise errors.UsageError('%s was written with other settings (%s); use another --work'
                                     % (path, ', '.join(changed)))
     else:
         image_io.write_bytes(path, json.dumps(fixed, indent=1, sort_keys=True).encode())
-    return config
+    return dict(config, extended_from=fixed.get('extended_from', []))
 
 
 def main(argv=None):
@@ -819,6 +829,10 @@ def main(argv=None):
 
     torch.manual_seed(config['seed'])
     gmm = Stage('gmm', GMM(config['width']).to(memory_format=torch.channels_last), config, args.work)
+    if not gmm.done:  # the GMM trains further: its final weights and warps are made again after it
+        for stale in ('gmm_final.pt', 'gmm_theta.npy'):
+            if os.path.isfile(os.path.join(args.work, stale)):
+                os.replace(os.path.join(args.work, stale), os.path.join(args.work, '%s.step%d' % (stale, gmm.step)))
     if not train(gmm, samples, train_pool, val_pool):
         return 0  # paused
     if args.stop_after == 'gmm':
