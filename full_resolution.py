@@ -55,14 +55,16 @@ def _upsample(small, matrix, size):
                          borderMode=cv.BORDER_REPLICATE)
 
 
-def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather=FEATHER, strip_rows=512):
+def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather=FEATHER, strip_rows=512,
+                            rendered=None, composition=None):
     """Paste the try-on into the photo at its own resolution.
 
     Inside `region` (256x192 bool, upsampled to the crop and given a soft edge of `feather` pixels), the
     original cloth photo is sampled with the TPS grid upsampled to the crop's size, TOM's rendered person
     and composition mask are upsampled, and the two are composed as CP-VTON composes them; elsewhere the
     photo's pixels are returned unchanged. Works on the region's bounding box in strips of rows, so memory
-    stays bounded."""
+    stays bounded. rendered (BGR uint8) and composition (float32), both 256x192, replace the TOM's own
+    where given (skin_tone.recolour's)."""
     x, y, w, h = box
     result = photo.copy()
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
@@ -82,8 +84,10 @@ def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather
     alpha = cv.blur(inside, (2 * feather + 1, 2 * feather + 1), borderType=cv.BORDER_REPLICATE)
     del inside
 
-    rendered = to_image(tanh(tom_output[0, :3]))  # as CpVton.compose saves it: BGR uint8
-    composition = sigmoid(tom_output[0, 3])
+    if rendered is None:
+        rendered = to_image(tanh(tom_output[0, :3]))  # as CpVton.compose saves it: BGR uint8
+    if composition is None:
+        composition = sigmoid(tom_output[0, 3])
     # the cloth at the crop's scale at most (the model frame shows cloth and person at one scale), so that
     # sampling it does not alias
     cloth_h, cloth_w = cloth.shape[:2]

@@ -65,6 +65,19 @@ def chin_row(labels, keypoints=None):
     return 0
 
 
+def arm_capsules(keypoints, shape):
+    """(H, W) bool: lines ARM_THICKNESS shoulder widths thick along shoulder-elbow-wrist of each arm."""
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, 3)
+    capsules = np.zeros(shape, np.uint8)
+    thickness = max(int(round(ARM_THICKNESS * shoulder_width(keypoints))), 3)
+    for side in ('R', 'L'):
+        chain = [_point(keypoints, side + part) for part in ('Shoulder', 'Elbow', 'Wrist')]
+        for a, b in zip(chain, chain[1:]):
+            if a and b:
+                cv.line(capsules, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), 1, thickness)
+    return capsules.astype(bool)
+
+
 def hole(labels, keypoints):
     """(H, W) bool: the region the TOM repaints. The old garment and the arms dilated by HOLE_DILATION, the
     torso polygon (shoulders to hips, hips estimated from the shoulders when out of frame) and capsules along
@@ -84,13 +97,7 @@ def hole(labels, keypoints):
             hips = [(x, neck[1] + TORSO_LENGTH * span) for x, _ in shoulders]
         polygon = np.array(shoulders + hips[::-1] if len(shoulders) == 2 else shoulders + hips, np.float32)
         cv.fillConvexPoly(region, cv.convexHull(np.round(polygon).astype(np.int32)), 1)
-    thickness = max(int(round(ARM_THICKNESS * span)), 3)
-    for side in ('R', 'L'):
-        chain = [_point(keypoints, side + part) for part in ('Shoulder', 'Elbow', 'Wrist')]
-        for a, b in zip(chain, chain[1:]):
-            if a and b:
-                cv.line(region, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), 1, thickness)
-    region = region.astype(bool)
+    region = region.astype(bool) | arm_capsules(keypoints, (height, width))
     for side in ('R', 'L'):
         wrist = _point(keypoints, side + 'Wrist')
         if wrist:

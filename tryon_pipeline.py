@@ -13,10 +13,11 @@ import human_parsing
 import openpose
 import photo_kept
 import registry
+import skin_tone
 import synthetic_models
 from coco_parts import PART_INDEX
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
-                     grid_sample, resize_to_model, sigmoid)
+                     grid_sample, resize_to_model, sigmoid, tanh, to_image)
 from errors import RuntimeFailure
 from full_resolution import FEATHER, compose_full_resolution, edit_region, kept_edit_region
 from garment_mask import cloth_mask
@@ -158,13 +159,20 @@ class VirtualTryOn:
     def composite(analysis, cloth, grid, tom_output, feather=FEATHER):
         """The full-resolution result from one garment's GMM grid and TOM output (compose_full_resolution)."""
         if tom_output.shape[1] == 5:  # a photo-kept TOM: its hole and the new garment's coverage
-            region = kept_edit_region(analysis.labels, analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 4]),
-                                      analysis.keypoints)
-            return compose_in_box(analysis, cloth, grid, tom_output, region, feather)
-        mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
-        warped_mask = grid_sample(mask[None, None], grid)[0, 0]
+            # the photo changes where the old garment was or the warped garment lies (not where the TOM's
+            # coverage, wider, guesses a garment: bare skin there stays the photo's); the skin it makes
+            # there is in the person's own tone, with no garment
+            hole, composition = analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 3])
+            cover = warped_cloth_mask(cloth, grid) * composition
+            region = kept_edit_region(analysis.labels, hole, cover, analysis.keypoints)
+            skin = skin_tone.body_zone(analysis.labels, analysis.keypoints, region, cover > 0.5)
+            rendered = skin_tone.recolour(to_image(tanh(tom_output[0, :3])), analysis.person, analysis.labels,
+                                          analysis.keypoints, region, cover > 0.5)
+            composition = composition * (1 - skin_tone.skin_weight(skin, cover > 0.5))
+            return compose_in_box(analysis, cloth, grid, tom_output, region, feather, rendered=rendered,
+                                  composition=composition)
         composition = sigmoid(tom_output[0, 3])
-        region = edit_region(analysis.labels, warped_mask, composition, analysis.keypoints)
+        region = edit_region(analysis.labels, warped_cloth_mask(cloth, grid), composition, analysis.keypoints)
         return compose_in_box(analysis, cloth, grid, tom_output, region, feather, clip_chin=False)
 
 
@@ -227,7 +235,13 @@ def load_tryon(models=TryOnModels(), backend_id=cv.dnn.DNN_BACKEND_DEFAULT, targ
     return VirtualTryOn(cp_vton, pose, parsing)
 
 
-def compose_in_box(analysis, cloth, grid, tom_output, region, feather=FEATHER, clip_chin=True):
+def warped_cloth_mask(cloth, grid):
+    """(256, 192) float32: the garment's mask (garment_mask.cloth_mask) warped by the GMM's grid."""
+    mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
+    return grid_sample(mask[None, None], grid)[0, 0]
+
+
+def compose_in_box(analysis, cloth, grid, tom_output, region, feather=FEATHER, clip_chin=True, **overrides):
     """compose_full_resolution where the person's box may reach outside the photo (framing.py): the photo is
     padded to hold it and cropped back; no pixel above the chin changes, soft edge included."""
     photo, (x, y, w, h) = analysis.photo, analysis.box
@@ -235,7 +249,8 @@ def compose_in_box(analysis, cloth, grid, tom_output, region, feather=FEATHER, c
     top, bottom, left, right = max(-y, 0), max(y + h - height, 0), max(-x, 0), max(x + w - width, 0)
     if top or bottom or left or right:
         photo = cv.copyMakeBorder(photo, top, bottom, left, right, cv.BORDER_REPLICATE)
-    result = compose_full_resolution(photo, (x + left, y + top, w, h), cloth, grid, tom_output, region, feather)
+    result = compose_full_resolution(photo, (x + left, y + top, w, h), cloth, grid, tom_output, region, feather,
+                                     **overrides)
     result = result[top:top + height, left:left + width]
     chin = y + int(np.floor(photo_kept.chin_row(analysis.labels, analysis.keypoints) * h / HEIGHT))
     if clip_chin and chin > 0:

@@ -1,0 +1,96 @@
+"""Skin that the try-on must make, coloured as the person's own.
+
+Where the old garment covered the body and the new one does not (a long sleeve under a short-sleeved
+garment, a high neckline under a low one), the photo has no skin to keep and the TOM paints it. Trained on
+few people, it paints an average: a pale, almost white blur. Here those pixels take the colour of the
+person's visible skin (face, arms and legs outside the repainted hole: their median in CIE Lab), and keep the
+TOM's shading as a variation around it, darkened towards the limb's outline as a rounded body is. Pixels of the
+old garment that lie off the body (a loose garment's folds) keep the TOM's paint.
+
+Applied to the TOM's 256x192 rendered person before the full-resolution paste (tryon_pipeline), never to the
+new garment: only where the warped garment, as the TOM composes it, does not lie. (The TOM's coverage output
+is wider: trained on VITON, where garments cover the torso, it covers the torso whatever the garment.)"""
+import cv2 as cv
+import numpy as np
+
+from coco_parts import PART_INDEX
+import photo_kept
+
+# LIP classes whose pixels are the person's bare skin: face, left and right arm, left and right leg
+SKIN_LABELS = (13, 14, 15, 16, 17)
+MIN_REFERENCE_PIXELS = 20  # fewer visible skin pixels than this: no reliable tone, the TOM's paint stays
+SHADING_GAIN = 0.5         # share of the TOM's own lightness variation kept on the made skin
+EDGE_DARKENING = 18.0      # Lab lightness taken off at a limb's outline, fading inwards
+EDGE_WIDTH = 0.12          # of the shoulder width: how far from the outline the darkening reaches
+NECK_THICKNESS = 0.25      # of the shoulder width: the neck, from the neck keypoint up to the chin
+ARM_WIDENING = 4           # model pixels the arm capsules are widened by on each side
+EDGE_SOFTNESS = 1.0        # model pixels: sigma of the Gaussian that softens the made skin's outline
+
+
+def reference_tone(person, labels, region):
+    """Median CIE Lab (float32, OpenCV's 8-bit scale) of the person's visible skin: LIP face, arm and leg
+    pixels outside the repainted region, one pixel in from their outline; None where fewer than
+    MIN_REFERENCE_PIXELS."""
+    skin = (np.isin(labels, SKIN_LABELS) & ~region).astype(np.uint8)
+    skin = cv.erode(skin, np.ones((3, 3), np.uint8)) > 0
+    if np.count_nonzero(skin) < MIN_REFERENCE_PIXELS:
+        return None
+    lab = cv.cvtColor(person, cv.COLOR_BGR2Lab)[skin].astype(np.float32)
+    return np.median(lab, axis=0)
+
+
+def body_zone(labels, keypoints, region, cover):
+    """(H, W) bool: the pixels of the repainted region (bool) where skin must be made: those on the body (the
+    arm capsules widened, the torso between neck, shoulders and hips, the neck up to the chin) that the new
+    garment (`cover`, bool) leaves bare."""
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, 3)
+    height, width = labels.shape
+    span = photo_kept.shoulder_width(keypoints)
+    # the arms wider than the hole's capsules: a sleeve's whole width is the arm under it
+    body = cv.dilate(photo_kept.arm_capsules(keypoints, (height, width)).astype(np.uint8),
+                     cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * ARM_WIDENING + 1,) * 2))
+    found = lambda name: keypoints[PART_INDEX[name]][2] > 0  # noqa: E731
+    points = [keypoints[PART_INDEX[name], :2] for name in ('Neck', 'RShoulder', 'LShoulder', 'RHip', 'LHip')
+              if found(name)]
+    if len(points) >= 3:
+        cv.fillConvexPoly(body, cv.convexHull(np.round(np.array(points)).astype(np.int32)), 1)
+    if found('Neck'):
+        neck = tuple(int(round(v)) for v in keypoints[PART_INDEX['Neck'], :2])
+        chin = (neck[0], photo_kept.chin_row(labels, keypoints))
+        cv.line(body, neck, chin, 1, max(int(round(NECK_THICKNESS * span)), 3))
+        # the tops of the shoulders, neck to shoulder, as thick as the arms
+        arm = max(int(round(photo_kept.ARM_THICKNESS * span)), 3) + 2 * ARM_WIDENING
+        for name in ('RShoulder', 'LShoulder'):
+            if found(name):
+                cv.line(body, neck, tuple(int(round(v)) for v in keypoints[PART_INDEX[name], :2]), 1, arm)
+    return (body > 0) & region & ~cover
+
+
+def skin_weight(zone, cover):
+    """(H, W) float32 in [0, 1]: 1 on body_zone, fading out over about 2 EDGE_SOFTNESS beyond it (upsampled
+    several times over, a hard model-pixel outline shows as stairs), never on the new garment."""
+    soft = np.minimum(2 * cv.GaussianBlur(zone.astype(np.float32), (0, 0), EDGE_SOFTNESS), 1)
+    return np.where(zone, np.float32(1), soft * ~cover)
+
+
+def recolour(rendered, person, labels, keypoints, region, cover):
+    """The TOM's rendered person (BGR uint8, 256x192) with the skin it makes in the person's tone: inside
+    body_zone, Lab lightness = the reference's + SHADING_GAIN x the TOM's deviation from its own median
+    there - EDGE_DARKENING towards the zone's outline; a and b the reference's. Unchanged elsewhere, and
+    where the person shows too little skin to measure."""
+    zone = body_zone(np.asarray(labels), keypoints, region, cover)
+    tone = reference_tone(person, labels, region)
+    if tone is None or not zone.any():
+        return rendered
+    lab = cv.cvtColor(rendered, cv.COLOR_BGR2Lab).astype(np.float32)
+    lightness = lab[..., 0]
+    deviation = lightness - np.median(lightness[zone])
+    # distance to the zone's outline, in shoulder widths: 0 at the edge, 1 from EDGE_WIDTH inwards
+    reach = max(EDGE_WIDTH * photo_kept.shoulder_width(np.asarray(keypoints, np.float32).reshape(-1, 3)), 1.0)
+    inside = np.minimum(cv.distanceTransform(zone.astype(np.uint8), cv.DIST_L2, 3) / reach, 1.0)
+    skin = np.empty_like(lab)
+    skin[..., 0] = tone[0] + SHADING_GAIN * deviation - EDGE_DARKENING * (1 - inside) ** 2
+    skin[..., 1], skin[..., 2] = tone[1], tone[2]
+    made = cv.cvtColor(np.clip(np.round(skin), 0, 255).astype(np.uint8), cv.COLOR_Lab2BGR)
+    weight = skin_weight(zone, cover)[..., None]
+    return np.round(made * weight + rendered * (1 - weight)).astype(np.uint8)
