@@ -64,7 +64,7 @@ def compose_full_resolution(photo, box, cloth, grid, tom_output, region, feather
     and composition mask are upsampled, and the two are composed as CP-VTON composes them; elsewhere the
     photo's pixels are returned unchanged. Works on the region's bounding box in strips of rows, so memory
     stays bounded. rendered (BGR uint8) and composition (float32), both 256x192, replace the TOM's own
-    where given (skin_tone.recolour's)."""
+    where given (uncovered.paint's)."""
     x, y, w, h = box
     result = photo.copy()
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))

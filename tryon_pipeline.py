@@ -13,7 +13,7 @@ import human_parsing
 import openpose
 import photo_kept
 import registry
-import skin_tone
+import uncovered
 import synthetic_models
 from coco_parts import PART_INDEX
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
@@ -165,10 +165,10 @@ class VirtualTryOn:
             hole, composition = analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 3])
             cover = warped_cloth_mask(cloth, grid) * composition
             region = kept_edit_region(analysis.labels, hole, cover, analysis.keypoints)
-            skin = skin_tone.body_zone(analysis.labels, analysis.keypoints, region, cover > 0.5)
-            rendered = skin_tone.recolour(to_image(tanh(tom_output[0, :3])), analysis.person, analysis.labels,
+            skin = uncovered.body_zone(analysis.labels, analysis.keypoints, region, cover > 0.5)
+            rendered = uncovered.paint(to_image(tanh(tom_output[0, :3])), analysis.person, analysis.labels,
                                           analysis.keypoints, region, cover > 0.5)
-            composition = composition * (1 - skin_tone.skin_weight(skin, cover > 0.5))
+            composition = composition * (1 - uncovered.skin_weight(skin, region, cover > 0.5))
             return compose_in_box(analysis, cloth, grid, tom_output, region, feather, rendered=rendered,
                                   composition=composition)
         composition = sigmoid(tom_output[0, 3])

@@ -1,11 +1,13 @@
-"""Skin that the try-on must make, coloured as the person's own.
+"""What the try-on paints where the old garment was and the new one does not lie: skin in the person's own
+tone on the body, the photo's background off it.
 
 Where the old garment covered the body and the new one does not (a long sleeve under a short-sleeved
 garment, a high neckline under a low one), the photo has no skin to keep and the TOM paints it. Trained on
 few people, it paints an average: a pale, almost white blur. Here those pixels take the colour of the
-person's visible skin (face, arms and legs outside the repainted hole: their median in CIE Lab), and keep the
-TOM's shading as a variation around it, darkened towards the limb's outline as a rounded body is. Pixels of the
-old garment that lie off the body (a loose garment's folds) keep the TOM's paint.
+person's visible skin (face, arms and legs outside the repainted region: their median in CIE Lab), and keep
+the TOM's shading as a variation around it, darkened towards the limb's outline as a rounded body is. Pixels
+of the old garment off the body (a loose garment's folds, the band along its outer edge that a slightly
+smaller new garment leaves) take the photo's surroundings (cv.inpaint), not skin and not the TOM's grey.
 
 Applied to the TOM's 256x192 rendered person before the full-resolution paste (tryon_pipeline), never to the
 new garment: only where the warped garment, as the TOM composes it, does not lie. (The TOM's coverage output
@@ -25,6 +27,8 @@ EDGE_WIDTH = 0.12          # of the shoulder width: how far from the outline the
 NECK_THICKNESS = 0.25      # of the shoulder width: the neck, from the neck keypoint up to the chin
 ARM_WIDENING = 4           # model pixels the arm capsules are widened by on each side
 EDGE_SOFTNESS = 1.0        # model pixels: sigma of the Gaussian that softens the made skin's outline
+BACKGROUND_MARGIN = 0.05   # of the shoulder width: old-garment pixels this close to the background are background
+INPAINT_RADIUS = 5         # model pixels cv.inpaint looks around
 
 
 def reference_tone(person, labels, region):
@@ -41,8 +45,8 @@ def reference_tone(person, labels, region):
 
 def body_zone(labels, keypoints, region, cover):
     """(H, W) bool: the pixels of the repainted region (bool) where skin must be made: those on the body (the
-    arm capsules widened, the torso between neck, shoulders and hips, the neck up to the chin) that the new
-    garment (`cover`, bool) leaves bare."""
+    arm capsules widened, the torso between neck, shoulders and hips, the neck up to the chin, not within
+    BACKGROUND_MARGIN of the background) that the new garment (`cover`, bool) leaves bare."""
     keypoints = np.asarray(keypoints, np.float32).reshape(-1, 3)
     height, width = labels.shape
     span = photo_kept.shoulder_width(keypoints)
@@ -63,25 +67,35 @@ def body_zone(labels, keypoints, region, cover):
         for name in ('RShoulder', 'LShoulder'):
             if found(name):
                 cv.line(body, neck, tuple(int(round(v)) for v in keypoints[PART_INDEX[name], :2]), 1, arm)
-    return (body > 0) & region & ~cover
+    # the old garment's outer edge borders the background: there a smaller new garment shows background
+    off_background = cv.distanceTransform((labels != 0).astype(np.uint8), cv.DIST_L2, 3)
+    return (body > 0) & region & ~cover & (off_background > max(BACKGROUND_MARGIN * span, 2.0))
 
 
-def skin_weight(zone, cover):
+def skin_weight(zone, region, cover):
     """(H, W) float32 in [0, 1]: 1 on body_zone, fading out over about 2 EDGE_SOFTNESS beyond it (upsampled
-    several times over, a hard model-pixel outline shows as stairs), never on the new garment."""
+    several times over, a hard model-pixel outline shows as stairs), only in the region, never on the new
+    garment."""
     soft = np.minimum(2 * cv.GaussianBlur(zone.astype(np.float32), (0, 0), EDGE_SOFTNESS), 1)
-    return np.where(zone, np.float32(1), soft * ~cover)
+    return np.where(zone, np.float32(1), soft * (region & ~cover))
 
 
-def recolour(rendered, person, labels, keypoints, region, cover):
-    """The TOM's rendered person (BGR uint8, 256x192) with the skin it makes in the person's tone: inside
-    body_zone, Lab lightness = the reference's + SHADING_GAIN x the TOM's deviation from its own median
-    there - EDGE_DARKENING towards the zone's outline; a and b the reference's. Unchanged elsewhere, and
-    where the person shows too little skin to measure."""
-    zone = body_zone(np.asarray(labels), keypoints, region, cover)
+def paint(rendered, person, labels, keypoints, region, cover):
+    """The TOM's rendered person (BGR uint8, 256x192) with what it makes outside the new garment replaced:
+    on body_zone, skin (Lab lightness = the reference's + SHADING_GAIN x the TOM's deviation from its own
+    median there - EDGE_DARKENING towards the zone's outline; a and b the reference's; the TOM's paint kept
+    where the person shows too little skin to measure); elsewhere in the region and off the new garment, the
+    person photo inpainted from outside the region. Unchanged on the new garment and outside the region."""
+    labels = np.asarray(labels)
+    result = rendered.copy()
+    off_body = region & ~cover
+    if off_body.any():
+        surroundings = cv.inpaint(person, region.astype(np.uint8), INPAINT_RADIUS, cv.INPAINT_TELEA)
+        result[off_body] = surroundings[off_body]
+    zone = body_zone(labels, keypoints, region, cover)
     tone = reference_tone(person, labels, region)
     if tone is None or not zone.any():
-        return rendered
+        return result
     lab = cv.cvtColor(rendered, cv.COLOR_BGR2Lab).astype(np.float32)
     lightness = lab[..., 0]
     deviation = lightness - np.median(lightness[zone])
@@ -92,5 +106,5 @@ def recolour(rendered, person, labels, keypoints, region, cover):
     skin[..., 0] = tone[0] + SHADING_GAIN * deviation - EDGE_DARKENING * (1 - inside) ** 2
     skin[..., 1], skin[..., 2] = tone[1], tone[2]
     made = cv.cvtColor(np.clip(np.round(skin), 0, 255).astype(np.uint8), cv.COLOR_Lab2BGR)
-    weight = skin_weight(zone, cover)[..., None]
-    return np.round(made * weight + rendered * (1 - weight)).astype(np.uint8)
+    weight = skin_weight(zone, region, cover)[..., None]
+    return np.round(made * weight + result * (1 - weight)).astype(np.uint8)
