@@ -328,15 +328,12 @@ class CpVton:
         return np.tanh(theta) if self.gmm_tanh_pending else theta
 
     def warp_cloth(self, cloth, agnostic):
-        """cloth BGR uint8 -> warped cloth (1, 3, 256, 192) in [-1, 1] RGB, by the GMM's TPS."""
-        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
-        theta = self.predict_theta(cloth_tensor, agnostic)
-        return grid_sample(cloth_tensor, tps_grid(theta))
+        """cloth BGR uint8 -> warped cloth (1, 3, 256, 192) in [-1, 1] RGB, by the GMM's TPS (tom_input_of's)."""
+        return self.tom_input_of(agnostic, cloth)[1]
 
     def try_on(self, agnostic, warped):
-        """TOM on concat(agnostic, warped) -> BGR uint8 256x192 result."""
-        self.tom.setInput(np.concatenate([agnostic, warped], axis=1), self.tom_input)
-        return self.compose(self.tom.forward(), warped)
+        """CP-VTON's TOM on concat(agnostic, warped) -> BGR uint8 256x192 result."""
+        return self.compose(self.tom_forward(np.concatenate([agnostic, warped], axis=1)), warped)
 
     @staticmethod
     def compose(tom_output, warped, person=None, labels=None, person_input=None):
@@ -377,6 +374,16 @@ class CpVton:
         warped = grid_sample(cloth_tensor, grid)
         return grid, warped, np.concatenate([agnostic, warped], axis=1)
 
+    def tom_forward(self, inputs, batch=1):
+        """The TOM's raw output (N, 4 or 5, 256, 192) of its inputs (N, C, 256, 192), forwarding up to `batch` of
+        them at once where its batch dimension is free."""
+        step = max(1, int(batch)) if self.tom_batch_free else 1
+        outputs = []
+        for start in range(0, len(inputs), step):
+            self.tom.setInput(inputs[start:start + step], self.tom_input)
+            outputs.append(self.tom.forward())
+        return np.concatenate(outputs)
+
     def render_many(self, agnostics, clothes, batch=1):
         """render() of several (agnostic, cloth) pairs -> a list of (grid, warped, tom_output), the TOM
         forwarding up to `batch` pairs at once where its batch dimension is free. Each result equals
@@ -388,11 +395,5 @@ class CpVton:
             raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
         prepared = [self.tom_input_of(agnostic, cloth) for agnostic, cloth in zip(agnostics, clothes)]
         grids, warped = [p[0] for p in prepared], [p[1] for p in prepared]
-        inputs = np.concatenate([p[2] for p in prepared])
-        step = max(1, int(batch)) if self.tom_batch_free else 1
-        outputs = []
-        for start in range(0, len(inputs), step):
-            self.tom.setInput(inputs[start:start + step], self.tom_input)
-            outputs.append(self.tom.forward())
-        tom_output = np.concatenate(outputs)
+        tom_output = self.tom_forward(np.concatenate([p[2] for p in prepared]), batch)
         return [(grid, one_warped, tom_output[i:i + 1]) for i, (grid, one_warped) in enumerate(zip(grids, warped))]
