@@ -15,7 +15,7 @@ import photo_kept
 import pil_bilinear
 import registry
 import synthetic_models
-from errors import RuntimeFailure, UsageError, error_line
+from errors import ModelLoadError, UsageError
 from garment_mask import cloth_mask
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
 from onnx_facts import is_synthetic, onnx_summary
@@ -275,10 +275,10 @@ class CpVton:
         self.representation = tom_metadata.get(photo_kept.REPRESENTATION_KEY, photo_kept.CP_VTON)
         channels = {photo_kept.CP_VTON: 25, photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
         if channels is None:
-            raise RuntimeFailure('TOM model %s uses the person representation %r; this version knows %s and %s'
+            raise ModelLoadError('TOM model %s uses the person representation %r; this version knows %s and %s'
                                  % (self.tom_path, self.representation, photo_kept.CP_VTON, photo_kept.PHOTO_KEPT))
         if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([channels], [0]):
-            raise RuntimeFailure('TOM model %s has inputs %s; expected one input of %d channels'
+            raise ModelLoadError('TOM model %s has inputs %s; expected one input of %d channels'
                                  % (self.tom_path, tom_inputs, channels))
         self.tom_input = next(iter(tom_inputs))
         # a published-format TOM may fix its batch at 1; ours leaves it free (render_many batches it)
@@ -286,12 +286,9 @@ class CpVton:
         # the TOM is read while the GMM is (cv.dnn's readers release the GIL): a load costs the longer read,
         # not the sum; a GMM error is still the one reported
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            tom = pool.submit(read_onnx_file, self.tom_path, engine)
+            tom = pool.submit(read_onnx_file, self.tom_path, engine, 'TOM')
             self.gmm, gmm_synthetic, self.gmm_tanh_pending = load_gmm(self.gmm_path, engine, tanh_in_numpy=True)
-            try:
-                self.tom = tom.result()
-            except cv.error as err:
-                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, error_line(err)))
+            self.tom = tom.result()
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
