@@ -24,7 +24,8 @@ from dataset_mode import read_pairs  # noqa: E402
 from gmm_rewrite import GMM_INPUTS, load_gmm  # noqa: E402
 from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
 from tools.cpvton_training.data import Samples, Warps, batch_indices, build_cache  # noqa: E402
-from tools.cpvton_training.export import check_in_cv_dnn, round_weights_to_fp16  # noqa: E402
+from tools.cpvton_training.export import (check_in_cv_dnn, gmm_difference_in_cp_vton,  # noqa: E402
+                                          round_weights_to_fp16, tom_difference_in_cp_vton)
 from tools.cpvton_training.networks import GMM, TOM, TpsWarp  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
@@ -153,7 +154,11 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     import cv2 as cv
     import onnx
     from tools import onnx_float32
-    run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
+    printed = run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out')).stdout
+    # the export's own check: the files through CpVton, as users run them, against PyTorch
+    figures = [float(line.rsplit(' ', 1)[1]) for line in printed.splitlines() if 'CpVton' in line]
+    assert len(figures) == 2 and max(figures) < 1e-4, printed
+    runtime = CpVton(str(tmp_path / 'out' / OWN_GMM_FILE), str(tmp_path / 'out' / OWN_TOM_FILE))
     samples = Samples(os.path.join(tmp_path, 'cache'))
     indices = np.array([0, 3])
     data = Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(
@@ -174,6 +179,9 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         path = str(tmp_path / 'out' / (OWN_GMM_FILE if name == 'gmm' else OWN_TOM_FILE))
         difference = check_in_cv_dnn(path, inputs, names, expected)
         assert difference < 1e-4, (name, cv.__version__, difference)
+        in_runtime = (gmm_difference_in_cp_vton(runtime, *inputs, expected) if name == 'gmm'
+                      else tom_difference_in_cp_vton(runtime, inputs[0], expected))
+        assert in_runtime < 1e-4, (name, cv.__version__, in_runtime)
         # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
         graph = onnx.load(path).graph
         assert 'Identity' not in {node.op_type for node in graph.node}
@@ -229,3 +237,5 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
         expected = model(batch).numpy()
     difference = check_in_cv_dnn(tom_path, [batch], ['input'], expected)
     assert difference <= 1e-4, (difference, cv.__version__)
+    in_runtime = tom_difference_in_cp_vton(cp_vton, batch, expected)  # as users run it: CpVton's TOM, tanh, sigmoid
+    assert in_runtime <= 1e-4, (in_runtime, cv.__version__)

@@ -17,7 +17,7 @@ its last checkpoint, exactly):
   tom     TOM: L1 + (1 - SSIM) of the composed result against the photo, L1 of the composition mask
           against the warped cloth-mask
   export  ONNX (opset 11, standard operators, free batch, fp16 weights cast to float32 on load), checked
-          in cv.dnn against PyTorch
+          through the runtime's cp_vton.CpVton, as users run it, against PyTorch
 
 Every choice is a flag; the resolved flags are stored in WORK/config.json and a resumed run must match
 them, except that --gmm-steps and --tom-steps may be raised to train a finished run further (from its
@@ -136,7 +136,7 @@ def main(argv=None):
     out_dir = args.out or os.path.join(args.work, 'export')
     os.makedirs(out_dir, exist_ok=True)
     for name, (path, difference) in export_models(config, gmm.model, tom.model, samples, out_dir, args.work).items():
-        print('%s: %s (%d bytes, sha256 %s), cv.dnn %s vs PyTorch: max |diff| %.3g'
+        print('%s: %s (%d bytes, sha256 %s), CpVton (cv.dnn %s) vs PyTorch: max |diff| %.3g'
               % (name, path, os.path.getsize(path), registry.sha256_of(path), cv.__version__, difference))
     return 0
 

@@ -130,16 +130,38 @@ def export_onnx(model, inputs, input_names, path, metadata):
 
 
 def check_in_cv_dnn(path, inputs, input_names, reference):
-    """Largest difference between cv.dnn's output of the ONNX file and PyTorch's reference."""
+    """Largest difference between a bare cv.dnn read of the ONNX file and PyTorch's reference (the export
+    itself is checked as users run it: export_models)."""
     net = cv.dnn.readNetFromONNX(path)
     for name, value in zip(input_names, inputs):
         net.setInput(value.numpy(), name)
     return float(np.abs(net.forward() - reference).max())
 
 
+def gmm_difference_in_cp_vton(runtime, agnostic, cloth, reference):
+    """Largest difference between theta as the runtime's CpVton computes it (the GMM read without its final
+    Tanh, applied in NumPy: gmm_rewrite.load_gmm), a pair at a time as predict_theta runs, and PyTorch's
+    reference (N, 50)."""
+    theta = np.concatenate([runtime.predict_theta(cloth[i:i + 1].numpy(), agnostic[i:i + 1].numpy())
+                            for i in range(len(agnostic))])
+    return float(np.abs(theta - reference).max())
+
+
+def tom_difference_in_cp_vton(runtime, inputs, reference):
+    """Largest difference between the TOM as the runtime's CpVton runs it and PyTorch's reference: the raw
+    output (CpVton.tom_forward; the scale the 1e-4 bound was set on), and what compose takes of it, the
+    rendered person (cp_vton.tanh) and the masks (cp_vton.sigmoid) against torch's tanh and sigmoid."""
+    output = runtime.tom_forward(inputs.numpy(), batch=len(inputs))
+    expected = torch.from_numpy(reference)
+    activated = ((cp_vton.tanh(output[:, :3]), torch.tanh(expected[:, :3]).numpy()),
+                 (cp_vton.sigmoid(output[:, 3:]), torch.sigmoid(expected[:, 3:]).numpy()))
+    return float(max(np.abs(output - reference).max(), *(np.abs(got - want).max() for got, want in activated)))
+
+
 def export_models(config, gmm, tom, samples, out_dir, work):
     """Write the trained GMM and TOM into out_dir under the shipped names (cp_vton_gmm_small.onnx,
-    cp_vton_tom_small.onnx, never the published pair's); check them in cv.dnn."""
+    cp_vton_tom_small.onnx, never the published pair's); check them through cp_vton.CpVton, the path users
+    run, against PyTorch on the same inputs. Returns {name: (path, largest difference)}."""
     indices = np.arange(min(2, samples.count))
     data = Warps(os.path.join(work, 'gmm_theta.npy')).add(
         samples.batch(indices, tom_person_flags('tom', config, None, len(indices))), indices)
@@ -152,7 +174,7 @@ def export_models(config, gmm, tom, samples, out_dir, work):
         tom_input = torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)
     else:
         tom_input = torch.cat([data['agnostic'], data['warped']], 1)
-    results = {}
+    paths, references = {}, {}
     for name, model, inputs, names in (
             ('gmm', gmm, [data['agnostic'], data['cloth']], list(gmm_rewrite.GMM_INPUTS)),
             ('tom', tom, [tom_input], ['input'])):
@@ -160,7 +182,9 @@ def export_models(config, gmm, tom, samples, out_dir, work):
         metadata = dict(described, description=described['description'] % name.upper())
         if name == 'tom':
             metadata[photo_kept.REPRESENTATION_KEY] = config['representation']
-        reference = export_onnx(model, inputs, names, path, metadata)
-        results[name] = (path, check_in_cv_dnn(path, inputs, names, reference))
-    return results
+        paths[name], references[name] = path, export_onnx(model, inputs, names, path, metadata)
+    runtime = cp_vton.CpVton(paths['gmm'], paths['tom'])
+    return {'gmm': (paths['gmm'], gmm_difference_in_cp_vton(runtime, data['agnostic'], data['cloth'],
+                                                            references['gmm'])),
+            'tom': (paths['tom'], tom_difference_in_cp_vton(runtime, tom_input, references['tom']))}
 
