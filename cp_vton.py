@@ -18,6 +18,7 @@ import synthetic_models
 from errors import ModelLoadError, UsageError
 from garment_mask import cloth_mask
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
+from lip_labels import Lip
 from onnx_facts import is_synthetic, onnx_summary
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
@@ -29,7 +30,11 @@ HEIGHT, WIDTH = registry.model_input(GMM_FILE, 'height'), registry.model_input(G
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
-KEPT_LABELS = (1, 2, 4, 13, 9, 12)
+KEPT_LABELS = (Lip.HAT, Lip.HAIR, Lip.SUNGLASSES, Lip.FACE, Lip.PANTS, Lip.SKIRT)
+# CP-VTON's cloth-agnostic person representation: body shape (1), kept regions of the photo (3), pose (18);
+# the GMM reads it, CP-VTON's TOM reads it with the warped cloth (3)
+AGNOSTIC_CHANNELS = 22
+CP_VTON_TOM_CHANNELS = AGNOSTIC_CHANNELS + 3
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -230,7 +235,7 @@ def cloth_agnostic(labels, person, pose, head_lut):
     labels = np.asarray(labels)
     if labels.shape != (HEIGHT, WIDTH) or person.shape[:2] != (HEIGHT, WIDTH):
         raise ValueError('labels and person must be %dx%d' % (WIDTH, HEIGHT))
-    agnostic = np.empty((1, 22, HEIGHT, WIDTH), np.float32)
+    agnostic = np.empty((1, AGNOSTIC_CHANNELS, HEIGHT, WIDTH), np.float32)
     shape = np.where(labels > 0, np.uint8(255), np.uint8(0))
     shape = pil_bilinear.resize(pil_bilinear.resize(shape, (WIDTH // 16, HEIGHT // 16)), (WIDTH, HEIGHT))
     np.take(_UNIT_RANGE, shape, out=agnostic[0, 0])  # the (v / 255 - 0.5) / 0.5 of every 8-bit v
@@ -273,7 +278,8 @@ class CpVton:
         check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported before the TOM is read
         tom_inputs, tom_metadata = onnx_summary(self.tom_path, 'TOM')
         self.representation = tom_metadata.get(photo_kept.REPRESENTATION_KEY, photo_kept.CP_VTON)
-        channels = {photo_kept.CP_VTON: 25, photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
+        channels = {photo_kept.CP_VTON: CP_VTON_TOM_CHANNELS,
+                    photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
         if channels is None:
             raise ModelLoadError('TOM model %s uses the person representation %r; this version knows %s and %s'
                                  % (self.tom_path, self.representation, photo_kept.CP_VTON, photo_kept.PHOTO_KEPT))
@@ -319,7 +325,7 @@ class CpVton:
         return photo_kept.person_tensor(agnostic, to_unit_range(person), photo_kept.hole(labels, keypoints))
 
     def predict_theta(self, cloth_tensor, agnostic):
-        self.gmm.setInput(np.ascontiguousarray(agnostic[:, :22]), GMM_INPUTS[0])
+        self.gmm.setInput(np.ascontiguousarray(agnostic[:, :AGNOSTIC_CHANNELS]), GMM_INPUTS[0])
         self.gmm.setInput(cloth_tensor, GMM_INPUTS[1])
         theta = self.gmm.forward().reshape(1, -1)
         return np.tanh(theta) if self.gmm_tanh_pending else theta

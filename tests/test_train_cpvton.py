@@ -26,7 +26,7 @@ from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
 from tools.cpvton_training.data import Samples, Warps, batch_indices, build_cache  # noqa: E402
 from tools.cpvton_training.export import (check_in_cv_dnn, gmm_difference_in_cp_vton,  # noqa: E402
                                           round_weights_to_fp16, tom_difference_in_cp_vton)
-from tools.cpvton_training.networks import GMM, TOM, TpsWarp  # noqa: E402
+from tools.cpvton_training.networks import GMM, TOM, TpsWarp, tom_channels  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 VITON = os.path.join(SHARED, 'viton')
@@ -163,7 +163,7 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     indices = np.array([0, 3])
     data = Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(
         samples.batch(indices, np.zeros(len(indices), bool)), indices)
-    photo_kept_tom = lambda width: TOM(width, photo_kept.TOM_CHANNELS, 5)  # noqa: E731 (the default)
+    photo_kept_tom = lambda width: TOM(width, *tom_channels(photo_kept.PHOTO_KEPT))  # noqa: E731 (the default)
     for name, model_class, inputs, names in (
             ('gmm', GMM, [data['agnostic'], data['cloth']], list(GMM_INPUTS)),
             ('tom', photo_kept_tom, [torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)],
@@ -217,8 +217,7 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
     weights = {t.name[:-len('.fp16')] if t.name.endswith('.fp16') else t.name:
                torch.from_numpy(numpy_helper.to_array(t).astype(np.float32)) for t in graph.initializer}
     cp_vton = CpVton(os.path.join(models_dir, OWN_GMM_FILE), tom_path)
-    channels = (photo_kept.TOM_CHANNELS, 5) if cp_vton.representation == photo_kept.PHOTO_KEPT else (25, 4)
-    model = TOM(0.5, *channels)
+    model = TOM(0.5, *tom_channels(cp_vton.representation))
     model.load_state_dict({key: weights[key] for key in model.state_dict()})
     model.eval()
     test_dir = os.path.join(VITON, 'test')

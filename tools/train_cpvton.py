@@ -47,7 +47,7 @@ import registry  # noqa: E402
 from tools.cpvton_training.data import Samples, Warps, build_cache  # noqa: E402
 from tools.cpvton_training.export import export_models  # noqa: E402
 from tools.cpvton_training.loop import Stage, compute_warps, final_gmm, train  # noqa: E402
-from tools.cpvton_training.networks import GMM, TOM  # noqa: E402
+from tools.cpvton_training.networks import GMM, TOM, tom_channels  # noqa: E402
 from tools.cpvton_training.settings import load_config  # noqa: E402
 
 STAGES = ('cache', 'gmm', 'warps', 'tom', 'export')
@@ -127,8 +127,8 @@ def main(argv=None):
     if args.stop_after == 'warps':
         return 0
     torch.manual_seed(config['seed'] + 1)
-    channels = ((photo_kept.TOM_CHANNELS, 5) if config['representation'] == photo_kept.PHOTO_KEPT else (25, 4))
-    tom = Stage('tom', TOM(config['width'], *channels).to(memory_format=torch.channels_last), config, args.work)
+    tom_model = TOM(config['width'], *tom_channels(config['representation']))
+    tom = Stage('tom', tom_model.to(memory_format=torch.channels_last), config, args.work)
     if not train(tom, samples, train_pool, val_pool, warps):
         return 0  # paused
     if args.stop_after == 'tom':

@@ -16,11 +16,13 @@ import openpose
 import photo_kept
 from coco_parts import PART_INDEX as PART
 from garment_mask import cloth_mask
+from lip_labels import Lip
 from progress import Progress
 from tools.cpvton_training.networks import TpsWarp
 
 HEIGHT, WIDTH = cp_vton.HEIGHT, cp_vton.WIDTH
-CLOTH_LABELS = (5, 6, 7)  # upper clothes, dress, coat: the garment the GMM learns to match (CP-VTON)
+# the garment the GMM learns to match (CP-VTON)
+CLOTH_LABELS = (Lip.UPPER_CLOTHES, Lip.DRESS, Lip.COAT)
 
 CACHE_ARRAYS = {  # name: (shape of one sample, dtype)
     'person': ((HEIGHT, WIDTH, 3), np.uint8), 'labels': ((HEIGHT, WIDTH), np.uint8),

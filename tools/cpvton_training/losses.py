@@ -6,6 +6,8 @@ import torch.nn.functional as F
 import photo_kept
 from tools.cpvton_training.networks import autocast, channels_last
 
+HOLE = photo_kept.PERSON_CHANNELS - 1  # the person tensor's last channel: the hole the try-on fills
+
 
 def grid_regularity(grid):
     """CP-VTON+'s grid-regularity (GIC) loss: how unevenly the grid's x steps from a point to its left and
@@ -65,7 +67,7 @@ def tom_losses_photo_kept(model, data, config):
         out = model(channels_last(torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)))
     out = out.float()
     rendered, mask = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:4])
-    region = data['person_tensor'][:, 25:26]
+    region = data['person_tensor'][:, HOLE:HOLE + 1]
     result = data['person'] * (1 - region) + (data['warped'] * mask + rendered * (1 - mask)) * region
     target = data['person']
     l1 = _region_mean((result - target).abs(), region)

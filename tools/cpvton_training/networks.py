@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import cp_vton
+import photo_kept
 
 HEIGHT, WIDTH = cp_vton.HEIGHT, cp_vton.WIDTH
 
@@ -44,7 +45,7 @@ class GMM(nn.Module):
     def __init__(self, width=0.5):
         super().__init__()
         ngf = int(64 * width)
-        self.extraction_a = FeatureExtraction(22, ngf)
+        self.extraction_a = FeatureExtraction(cp_vton.AGNOSTIC_CHANNELS, ngf)
         self.extraction_b = FeatureExtraction(3, ngf)
         c1, c2, c3, c4 = (int(c * width) for c in (512, 256, 128, 64))
         cells = (HEIGHT // 16) * (WIDTH // 16)
@@ -91,7 +92,7 @@ class TOM(nn.Module):
     composition mask before sigmoid); on the photo-kept representation 30 -> 5 (and the new garment's
     coverage before sigmoid: photo_kept.py). width: channels relative to CP-VTON's (ngf 64)."""
 
-    def __init__(self, width=0.5, in_channels=25, out_channels=4):
+    def __init__(self, width=0.5, in_channels=cp_vton.CP_VTON_TOM_CHANNELS, out_channels=4):
         super().__init__()
         ngf = int(64 * width)
         channels = [ngf, 2 * ngf, 4 * ngf, 8 * ngf, 8 * ngf, 8 * ngf]
@@ -102,6 +103,14 @@ class TOM(nn.Module):
 
     def forward(self, x):
         return self.unet(x)
+
+
+def tom_channels(representation):
+    """(input, output) channels of the TOM of a person representation (photo_kept.py): CP-VTON's 25 -> 4
+    (rendered person, composition mask), photo-kept 30 -> 5 (and the new garment's coverage)."""
+    if representation == photo_kept.PHOTO_KEPT:
+        return photo_kept.TOM_CHANNELS, 5
+    return cp_vton.CP_VTON_TOM_CHANNELS, 4
 
 
 class TpsWarp(nn.Module):
