@@ -15,9 +15,10 @@ import photo_kept
 import pil_bilinear
 import registry
 import synthetic_models
-from errors import RuntimeFailure, UsageError, error_line
+from errors import ModelLoadError, UsageError
 from garment_mask import cloth_mask
 from gmm_rewrite import GMM_INPUTS, check_gmm, load_gmm, read_onnx_file
+from lip_labels import Lip
 from onnx_facts import is_synthetic, onnx_summary
 
 GMM_FILE, TOM_FILE = 'cp_vton_gmm.onnx', 'cp_vton_tom.onnx'
@@ -29,7 +30,11 @@ HEIGHT, WIDTH = registry.model_input(GMM_FILE, 'height'), registry.model_input(G
 GRID_SIZE = 5
 # LIP classes kept from the person photo in the agnostic "head" channels: Hat, Hair, Sunglasses, Face,
 # and (as OpenCV's trained GMM/TOM expect) Pants and Skirt
-KEPT_LABELS = (1, 2, 4, 13, 9, 12)
+KEPT_LABELS = (Lip.HAT, Lip.HAIR, Lip.SUNGLASSES, Lip.FACE, Lip.PANTS, Lip.SKIRT)
+# CP-VTON's cloth-agnostic person representation: body shape (1), kept regions of the photo (3), pose (18);
+# the GMM reads it, CP-VTON's TOM reads it with the warped cloth (3)
+AGNOSTIC_CHANNELS = 22
+CP_VTON_TOM_CHANNELS = AGNOSTIC_CHANNELS + 3
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -230,7 +235,7 @@ def cloth_agnostic(labels, person, pose, head_lut):
     labels = np.asarray(labels)
     if labels.shape != (HEIGHT, WIDTH) or person.shape[:2] != (HEIGHT, WIDTH):
         raise ValueError('labels and person must be %dx%d' % (WIDTH, HEIGHT))
-    agnostic = np.empty((1, 22, HEIGHT, WIDTH), np.float32)
+    agnostic = np.empty((1, AGNOSTIC_CHANNELS, HEIGHT, WIDTH), np.float32)
     shape = np.where(labels > 0, np.uint8(255), np.uint8(0))
     shape = pil_bilinear.resize(pil_bilinear.resize(shape, (WIDTH // 16, HEIGHT // 16)), (WIDTH, HEIGHT))
     np.take(_UNIT_RANGE, shape, out=agnostic[0, 0])  # the (v / 255 - 0.5) / 0.5 of every 8-bit v
@@ -273,12 +278,13 @@ class CpVton:
         check_gmm(self.gmm_path)  # a missing, damaged or wrong GMM is reported before the TOM is read
         tom_inputs, tom_metadata = onnx_summary(self.tom_path, 'TOM')
         self.representation = tom_metadata.get(photo_kept.REPRESENTATION_KEY, photo_kept.CP_VTON)
-        channels = {photo_kept.CP_VTON: 25, photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
+        channels = {photo_kept.CP_VTON: CP_VTON_TOM_CHANNELS,
+                    photo_kept.PHOTO_KEPT: photo_kept.TOM_CHANNELS}.get(self.representation)
         if channels is None:
-            raise RuntimeFailure('TOM model %s uses the person representation %r; this version knows %s and %s'
+            raise ModelLoadError('TOM model %s uses the person representation %r; this version knows %s and %s'
                                  % (self.tom_path, self.representation, photo_kept.CP_VTON, photo_kept.PHOTO_KEPT))
         if len(tom_inputs) != 1 or list(tom_inputs.values())[0][1:2] not in ([channels], [0]):
-            raise RuntimeFailure('TOM model %s has inputs %s; expected one input of %d channels'
+            raise ModelLoadError('TOM model %s has inputs %s; expected one input of %d channels'
                                  % (self.tom_path, tom_inputs, channels))
         self.tom_input = next(iter(tom_inputs))
         # a published-format TOM may fix its batch at 1; ours leaves it free (render_many batches it)
@@ -286,12 +292,9 @@ class CpVton:
         # the TOM is read while the GMM is (cv.dnn's readers release the GIL): a load costs the longer read,
         # not the sum; a GMM error is still the one reported
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            tom = pool.submit(read_onnx_file, self.tom_path, engine)
+            tom = pool.submit(read_onnx_file, self.tom_path, engine, 'TOM')
             self.gmm, gmm_synthetic, self.gmm_tanh_pending = load_gmm(self.gmm_path, engine, tanh_in_numpy=True)
-            try:
-                self.tom = tom.result()
-            except cv.error as err:
-                raise RuntimeFailure('cannot load the TOM model %s: %s' % (self.tom_path, error_line(err)))
+            self.tom = tom.result()
         tom_synthetic = is_synthetic(tom_metadata)
         self.synthetic = gmm_synthetic or tom_synthetic
         if gmm_synthetic:
@@ -322,21 +325,18 @@ class CpVton:
         return photo_kept.person_tensor(agnostic, to_unit_range(person), photo_kept.hole(labels, keypoints))
 
     def predict_theta(self, cloth_tensor, agnostic):
-        self.gmm.setInput(np.ascontiguousarray(agnostic[:, :22]), GMM_INPUTS[0])
+        self.gmm.setInput(np.ascontiguousarray(agnostic[:, :AGNOSTIC_CHANNELS]), GMM_INPUTS[0])
         self.gmm.setInput(cloth_tensor, GMM_INPUTS[1])
         theta = self.gmm.forward().reshape(1, -1)
         return np.tanh(theta) if self.gmm_tanh_pending else theta
 
     def warp_cloth(self, cloth, agnostic):
-        """cloth BGR uint8 -> warped cloth (1, 3, 256, 192) in [-1, 1] RGB, by the GMM's TPS."""
-        cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
-        theta = self.predict_theta(cloth_tensor, agnostic)
-        return grid_sample(cloth_tensor, tps_grid(theta))
+        """cloth BGR uint8 -> warped cloth (1, 3, 256, 192) in [-1, 1] RGB, by the GMM's TPS (tom_input_of's)."""
+        return self.tom_input_of(agnostic, cloth)[1]
 
     def try_on(self, agnostic, warped):
-        """TOM on concat(agnostic, warped) -> BGR uint8 256x192 result."""
-        self.tom.setInput(np.concatenate([agnostic, warped], axis=1), self.tom_input)
-        return self.compose(self.tom.forward(), warped)
+        """CP-VTON's TOM on concat(agnostic, warped) -> BGR uint8 256x192 result."""
+        return self.compose(self.tom_forward(np.concatenate([agnostic, warped], axis=1)), warped)
 
     @staticmethod
     def compose(tom_output, warped, person=None, labels=None, person_input=None):
@@ -377,6 +377,16 @@ class CpVton:
         warped = grid_sample(cloth_tensor, grid)
         return grid, warped, np.concatenate([agnostic, warped], axis=1)
 
+    def tom_forward(self, inputs, batch=1):
+        """The TOM's raw output (N, 4 or 5, 256, 192) of its inputs (N, C, 256, 192), forwarding up to `batch` of
+        them at once where its batch dimension is free."""
+        step = max(1, int(batch)) if self.tom_batch_free else 1
+        outputs = []
+        for start in range(0, len(inputs), step):
+            self.tom.setInput(inputs[start:start + step], self.tom_input)
+            outputs.append(self.tom.forward())
+        return np.concatenate(outputs)
+
     def render_many(self, agnostics, clothes, batch=1):
         """render() of several (agnostic, cloth) pairs -> a list of (grid, warped, tom_output), the TOM
         forwarding up to `batch` pairs at once where its batch dimension is free. Each result equals
@@ -388,11 +398,5 @@ class CpVton:
             raise UsageError('%d agnostic representations for %d garments' % (len(agnostics), len(clothes)))
         prepared = [self.tom_input_of(agnostic, cloth) for agnostic, cloth in zip(agnostics, clothes)]
         grids, warped = [p[0] for p in prepared], [p[1] for p in prepared]
-        inputs = np.concatenate([p[2] for p in prepared])
-        step = max(1, int(batch)) if self.tom_batch_free else 1
-        outputs = []
-        for start in range(0, len(inputs), step):
-            self.tom.setInput(inputs[start:start + step], self.tom_input)
-            outputs.append(self.tom.forward())
-        tom_output = np.concatenate(outputs)
+        tom_output = self.tom_forward(np.concatenate([p[2] for p in prepared]), batch)
         return [(grid, one_warped, tom_output[i:i + 1]) for i, (grid, one_warped) in enumerate(zip(grids, warped))]

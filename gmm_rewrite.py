@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 import dnn_engines
 import image_io
 import registry
-from errors import RuntimeFailure, UsageError
+from errors import ModelLoadError, UsageError
 from onnx_facts import is_synthetic, onnx_summary
 
 GMM_INPUTS = ('input.1', 'input.18')  # agnostic (1, 22, 256, 192), cloth (1, 3, 256, 192)
@@ -53,7 +53,7 @@ def replace_correlation(model):
         feature_a, feature_b = node.input[0], node.input[1]
         dims = shapes.get(feature_a, [])
         if len(dims) != 4 or not dims[2] or not dims[3]:
-            raise RuntimeFailure('cannot rewrite Correlation node %r: the spatial size of its input is unknown'
+            raise ModelLoadError('cannot rewrite Correlation node %r: the spatial size of its input is unknown'
                                  % node.name)
         h, w = dims[2], dims[3]
         prefix = (node.name or node.output[0]) + '/corr_'
@@ -77,16 +77,16 @@ def replace_correlation(model):
 
 
 def load_onnx(path, what):
-    """onnx.load with clear errors (missing, truncated, not ONNX)."""
+    """onnx.load with clear errors: a missing file is a UsageError, a truncated one or not ONNX a ModelLoadError."""
     if not os.path.isfile(path):
         raise UsageError('%s model file not found: %s' % (what, path))
     try:
         model = onnx.load(path)
     except Exception as err:  # protobuf DecodeError and friends: the file is damaged
-        raise RuntimeFailure('%s model %s is not a valid ONNX file (truncated or damaged?): %s'
+        raise ModelLoadError('%s model %s is not a valid ONNX file (truncated or damaged?): %s'
                              % (what, path, str(err).splitlines()[0] if str(err) else type(err).__name__))
     if not model.graph.node:
-        raise RuntimeFailure('%s model %s holds no graph (truncated or damaged?)' % (what, path))
+        raise ModelLoadError('%s model %s holds no graph (truncated or damaged?)' % (what, path))
     return model
 
 
@@ -130,10 +130,10 @@ def _store_gmm_cache(path, prefix, name, data):
 
 
 def check_gmm(path):
-    """The GMM file's metadata, once its inputs are known to be the GMM's."""
+    """The GMM file's metadata, once its inputs are known to be the GMM's (another network: a ModelLoadError)."""
     inputs, metadata = onnx_summary(path, 'GMM')
     if sorted(inputs) != sorted(GMM_INPUTS):
-        raise RuntimeFailure('GMM model %s has inputs %s; expected %s (agnostic, cloth)'
+        raise ModelLoadError('GMM model %s has inputs %s; expected %s (agnostic, cloth)'
                              % (path, ', '.join(sorted(inputs)), ', '.join(GMM_INPUTS)))
     return metadata
 
@@ -171,29 +171,34 @@ def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
         if tanh_in_numpy:
             model = load_onnx(path, 'GMM')
             if remove_final_tanh(model):
-                return read_onnx_buffer(model.SerializeToString(), engine), is_synthetic(metadata), True
-        return read_onnx_file(path, engine), is_synthetic(metadata), False
+                return (read_onnx_buffer(model.SerializeToString(), engine, 'GMM model %s' % path),
+                        is_synthetic(metadata), True)
+        return read_onnx_file(path, engine, 'GMM'), is_synthetic(metadata), False
     if cache:
         prefix, name = _gmm_cache_name(path, os.path.getsize(path), registry.stamped_sha256(path))
         for directory in gmm_cache_dirs(path):
             cached = os.path.join(directory, name)
             if os.path.isfile(cached):
                 try:
-                    return read_onnx_file(cached, engine), is_synthetic(metadata), False
-                except cv.error:
+                    return read_onnx_file(cached, engine, 'GMM'), is_synthetic(metadata), False
+                except ModelLoadError:
                     pass  # damaged: rewritten below
     model = load_onnx(path, 'GMM')
     replace_correlation(model)
     data = model.SerializeToString()
     cached = _store_gmm_cache(path, prefix, name, data) if cache else None
-    net = read_onnx_file(cached, engine) if cached else read_onnx_buffer(data, engine)
+    net = (read_onnx_file(cached, engine, 'GMM') if cached
+           else read_onnx_buffer(data, engine, 'GMM model %s' % path))
     return net, is_synthetic(metadata), False
 
 
-def read_onnx_file(path, engine=None):
-    return dnn_engines.read_net(cv.dnn.readNetFromONNX, path, engine)
+def read_onnx_file(path, engine=None, what='ONNX'):
+    """cv.dnn's net of an ONNX file; a file OpenCV cannot read is a ModelLoadError 'cannot load the <what> model'."""
+    return dnn_engines.load_net(cv.dnn.readNetFromONNX, path, engine, 'cannot load the %s model %s' % (what, path))
 
 
-def read_onnx_buffer(buffer, engine=None):
-    return dnn_engines.read_net(cv.dnn.readNetFromONNX, np.frombuffer(buffer, np.uint8), engine)
+def read_onnx_buffer(buffer, engine=None, what='ONNX model in memory'):
+    """read_onnx_file of a model in memory (serialised bytes); `what` names it in the error."""
+    return dnn_engines.load_net(cv.dnn.readNetFromONNX, np.frombuffer(buffer, np.uint8), engine,
+                                'cannot load the %s' % what)
 

@@ -8,7 +8,7 @@ import os
 
 import protobuf_wire
 import synthetic_models
-from errors import RuntimeFailure, UsageError
+from errors import ModelLoadError, RuntimeFailure, UsageError
 
 
 def _fields(data, start=0, end=None):
@@ -42,7 +42,7 @@ def _value_info_dims(data, span):
 
 def onnx_summary(path, what):
     """(inputs {name: dims} that are not initializers, metadata {key: value}) of an ONNX file, read
-    without parsing its weights. A missing file is a UsageError; a damaged one a RuntimeFailure."""
+    without parsing its weights. A missing file is a UsageError; a damaged one a ModelLoadError."""
     if not os.path.isfile(path):
         raise UsageError('%s model file not found: %s' % (what, path))
     try:
@@ -64,10 +64,10 @@ def onnx_summary(path, what):
                             name, dims = _value_info_dims(data, item)
                             inputs[name] = dims
     except (ValueError, IndexError, TypeError, OSError) as err:  # mmap of an empty file: ValueError
-        raise RuntimeFailure('%s model %s is not a valid ONNX file (truncated or damaged?): %s'
+        raise ModelLoadError('%s model %s is not a valid ONNX file (truncated or damaged?): %s'
                              % (what, path, err))
     if not has_graph:
-        raise RuntimeFailure('%s model %s holds no graph (truncated or damaged?)' % (what, path))
+        raise ModelLoadError('%s model %s holds no graph (truncated or damaged?)' % (what, path))
     return {k: v for k, v in inputs.items() if k not in initializers}, metadata
 
 

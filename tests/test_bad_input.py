@@ -132,6 +132,36 @@ def test_truncated_model(setup):
     assert_error(run(args), 1, 'GMM model', 'not a valid ONNX file', output=setup['out'])
 
 
+
+@pytest.mark.parametrize('network', ['gmm', 'tom'])
+@pytest.mark.parametrize('damage', ['truncated', 'weight cut short'])
+def test_a_gmm_or_tom_that_cannot_be_loaded_is_a_model_load_error(setup, network, damage):
+    """A GMM or TOM file that is there but cannot be loaded (cut off, or whole but with a weight OpenCV cannot
+    read) raises errors.ModelLoadError, as every other network does (test_conventions.py): one error line
+    naming the network, exit status 1."""
+    import onnx
+    import errors
+    from cp_vton import CpVton
+    models = {'gmm': setup['models'][1], 'tom': setup['models'][3]}
+    damaged = str(setup['dir'] / ('damaged_%s.onnx' % network))
+    if damage == 'truncated':
+        with open(models[network], 'rb') as f:
+            data = f.read()
+        with open(damaged, 'wb') as f:
+            f.write(data[:len(data) // 2])
+    else:   # the file's own structure is whole: OpenCV's reader is the one to fail
+        model = onnx.load(models[network])
+        weight = next(t for t in model.graph.initializer if len(t.raw_data) > 1000)
+        weight.raw_data = weight.raw_data[:16]
+        onnx.save(model, damaged)
+    models[network] = damaged
+    with pytest.raises(errors.ModelLoadError, match=network.upper() + ' model'):
+        CpVton(models['gmm'], models['tom'])
+    args = ['-i', VITON_PERSONS[0], '-c', VITON_CLOTHES[0], '-o', setup['out'], '--gmm', models['gmm'],
+            '--tom', models['tom']] + setup['analysis']
+    phrase = 'not a valid ONNX file' if damage == 'truncated' else 'cannot load the %s model' % network.upper()
+    assert_error(run(args), 1, network.upper() + ' model', phrase, output=setup['out'])
+
 def test_wrong_checksum_in_models_directory(setup):
     # a file under the published name that is not the published file (here: the synthetic one)
     models = setup['dir'] / 'models'

@@ -23,7 +23,10 @@ from cp_vton import (OWN_GMM_FILE, OWN_TOM_FILE, CpVton, grid_sample, resize_to_
 from dataset_mode import read_pairs  # noqa: E402
 from gmm_rewrite import GMM_INPUTS, load_gmm  # noqa: E402
 from tryon_pipeline import VirtualTryOn, default_models  # noqa: E402
-from tools import train_cpvton  # noqa: E402
+from tools.cpvton_training.data import Samples, Warps, batch_indices, build_cache  # noqa: E402
+from tools.cpvton_training.export import (check_in_cv_dnn, gmm_difference_in_cp_vton,  # noqa: E402
+                                          round_weights_to_fp16, tom_difference_in_cp_vton)
+from tools.cpvton_training.networks import GMM, TOM, TpsWarp, tom_channels  # noqa: E402
 
 SHARED = os.environ.get('TRYON_SHARED_DATA') or os.path.join(os.path.dirname(REPO_DIR), 'shared', 'data')
 VITON = os.path.join(SHARED, 'viton')
@@ -43,13 +46,13 @@ def run(work, *extra):
 @pytest.fixture(scope='module')
 def cache(tmp_path_factory):
     work = tmp_path_factory.mktemp('train_cache')
-    return train_cpvton.build_cache(TRAIN, os.path.join(VITON, 'train_pairs.txt'), str(work), limit=6)
+    return build_cache(TRAIN, os.path.join(VITON, 'train_pairs.txt'), str(work), limit=6)
 
 
 def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
     """A cached training sample's agnostic against the dataset-mode analysis of the same pair, read from the
     files by the runtime (VirtualTryOn.analyse with VITON's keypoints and parsing, CpVton.prepare_person)."""
-    samples = train_cpvton.Samples(cache)
+    samples = Samples(cache)
     cp_vton = CpVton(*default_models())
     tryon = VirtualTryOn(cp_vton)
     pairs = read_pairs(os.path.join(cache, 'pairs.txt'))
@@ -72,10 +75,10 @@ def test_training_agnostic_is_the_runtime_agnostic_bit_for_bit(cache):
 
 def test_tps_warp_is_the_runtime_warp(cache):
     """PyTorch's grid and grid_sample in training against cp_vton.tps_grid and grid_sample."""
-    samples = train_cpvton.Samples(cache)
+    samples = Samples(cache)
     data = samples.batch([0, 1])
     theta = torch.from_numpy(np.random.default_rng(3).uniform(-0.2, 0.2, (2, 50)).astype(np.float32))
-    warp = train_cpvton.TpsWarp()
+    warp = TpsWarp()
     grid = warp.grid(theta)
     np.testing.assert_allclose(grid.numpy(), tps_grid(theta.numpy()), atol=2e-6)
     warped = warp.sample(data['cloth'], grid).numpy()
@@ -84,13 +87,13 @@ def test_tps_warp_is_the_runtime_warp(cache):
 
 def test_batch_order_depends_on_seed_and_step_only():
     pool = np.arange(10, 17)
-    steps = [train_cpvton.batch_indices(step, 3, pool, seed=5) for step in range(7)]
+    steps = [batch_indices(step, 3, pool, seed=5) for step in range(7)]
     flat = np.concatenate(steps)
     # each epoch (7 samples) is a permutation of the pool, and the epochs differ
     assert sorted(flat[:7]) == list(pool) and sorted(flat[7:14]) == list(pool)
     assert not np.array_equal(flat[:7], flat[7:14])
-    assert np.array_equal(train_cpvton.batch_indices(4, 3, pool, seed=5), steps[4])
-    assert not np.array_equal(train_cpvton.batch_indices(4, 3, pool, seed=6), steps[4])
+    assert np.array_equal(batch_indices(4, 3, pool, seed=5), steps[4])
+    assert not np.array_equal(batch_indices(4, 3, pool, seed=6), steps[4])
 
 
 def _rows(path):
@@ -151,14 +154,18 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
     import cv2 as cv
     import onnx
     from tools import onnx_float32
-    run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out'))
-    samples = train_cpvton.Samples(os.path.join(tmp_path, 'cache'))
+    printed = run(tmp_path, '--gmm-steps', '1', '--tom-steps', '1', '--out', str(tmp_path / 'out')).stdout
+    # the export's own check: the files through CpVton, as users run them, against PyTorch
+    figures = [float(line.rsplit(' ', 1)[1]) for line in printed.splitlines() if 'CpVton' in line]
+    assert len(figures) == 2 and max(figures) < 1e-4, printed
+    runtime = CpVton(str(tmp_path / 'out' / OWN_GMM_FILE), str(tmp_path / 'out' / OWN_TOM_FILE))
+    samples = Samples(os.path.join(tmp_path, 'cache'))
     indices = np.array([0, 3])
-    data = train_cpvton.Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(
+    data = Warps(os.path.join(tmp_path, 'gmm_theta.npy')).add(
         samples.batch(indices, np.zeros(len(indices), bool)), indices)
-    photo_kept_tom = lambda width: train_cpvton.TOM(width, photo_kept.TOM_CHANNELS, 5)  # noqa: E731 (the default)
+    photo_kept_tom = lambda width: TOM(width, *tom_channels(photo_kept.PHOTO_KEPT))  # noqa: E731 (the default)
     for name, model_class, inputs, names in (
-            ('gmm', train_cpvton.GMM, [data['agnostic'], data['cloth']], list(GMM_INPUTS)),
+            ('gmm', GMM, [data['agnostic'], data['cloth']], list(GMM_INPUTS)),
             ('tom', photo_kept_tom, [torch.cat([data['person_tensor'], data['warped'], data['warped_mask']], 1)],
              ['input'])):
         model = model_class(0.125)
@@ -166,12 +173,15 @@ def test_export_reads_in_cv_dnn_as_pytorch_computes_it(tmp_path):
         state = torch.load(tmp_path / ('gmm_final.pt' if name == 'gmm' else 'tom.pt'), weights_only=False)
         model.load_state_dict(state if name == 'gmm' else state['model'])
         model.eval()
-        train_cpvton._fp16_weights(model)
+        round_weights_to_fp16(model)
         with torch.no_grad():
             expected = model(*inputs).numpy()
         path = str(tmp_path / 'out' / (OWN_GMM_FILE if name == 'gmm' else OWN_TOM_FILE))
-        difference = train_cpvton.check_in_cv_dnn(path, inputs, names, expected)
+        difference = check_in_cv_dnn(path, inputs, names, expected)
         assert difference < 1e-4, (name, cv.__version__, difference)
+        in_runtime = (gmm_difference_in_cp_vton(runtime, *inputs, expected) if name == 'gmm'
+                      else tom_difference_in_cp_vton(runtime, inputs[0], expected))
+        assert in_runtime < 1e-4, (name, cv.__version__, in_runtime)
         # standard ops an older importer reads too: no Identity of a weight, float16 weights only through a Cast
         graph = onnx.load(path).graph
         assert 'Identity' not in {node.op_type for node in graph.node}
@@ -207,8 +217,7 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
     weights = {t.name[:-len('.fp16')] if t.name.endswith('.fp16') else t.name:
                torch.from_numpy(numpy_helper.to_array(t).astype(np.float32)) for t in graph.initializer}
     cp_vton = CpVton(os.path.join(models_dir, OWN_GMM_FILE), tom_path)
-    channels = (photo_kept.TOM_CHANNELS, 5) if cp_vton.representation == photo_kept.PHOTO_KEPT else (25, 4)
-    model = train_cpvton.TOM(0.5, *channels)
+    model = TOM(0.5, *tom_channels(cp_vton.representation))
     model.load_state_dict({key: weights[key] for key in model.state_dict()})
     model.eval()
     test_dir = os.path.join(VITON, 'test')
@@ -225,5 +234,7 @@ def test_shipped_tom_computes_in_cv_dnn_as_pytorch():
     batch = torch.from_numpy(np.concatenate(inputs))
     with torch.no_grad():
         expected = model(batch).numpy()
-    difference = train_cpvton.check_in_cv_dnn(tom_path, [batch], ['input'], expected)
+    difference = check_in_cv_dnn(tom_path, [batch], ['input'], expected)
     assert difference <= 1e-4, (difference, cv.__version__)
+    in_runtime = tom_difference_in_cp_vton(cp_vton, batch, expected)  # as users run it: CpVton's TOM, tanh, sigmoid
+    assert in_runtime <= 1e-4, (in_runtime, cv.__version__)
