@@ -6,10 +6,11 @@ import numpy as np
 
 from cp_vton import HEIGHT, WIDTH, sigmoid, tanh, to_image
 import photo_kept
+from lip_labels import Lip
 
-# full-resolution compositing: LIP classes the try-on replaces (upper clothes, dress, coat, both arms); the
-# head classes it never touches are photo_kept.HEAD_LABELS
-EDIT_LABELS = (5, 6, 7, 14, 15)
+# full-resolution compositing with CP-VTON's TOM: LIP classes the try-on replaces (the garment and both arms);
+# the head classes it never touches are photo_kept.HEAD_LABELS
+EDIT_LABELS = photo_kept.GARMENT_LABELS + photo_kept.ARM_LABELS
 BODY_MARGIN = 4  # model pixels the new garment may reach beyond the parsed person
 FEATHER = 3  # soft edge of the pasted region, in photo pixels
 
@@ -23,7 +24,7 @@ def edit_region(labels, warped_mask, composition_mask, keypoints=None):
     covered = warped_mask * composition_mask > 0.5
     region = (np.isin(labels, EDIT_LABELS) | covered) & ~np.isin(labels, photo_kept.HEAD_LABELS)
     margin = cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * BODY_MARGIN + 1, 2 * BODY_MARGIN + 1))
-    region &= cv.dilate((labels > 0).astype(np.uint8), margin) > 0
+    region &= cv.dilate((labels != Lip.BACKGROUND).astype(np.uint8), margin) > 0
     region[:photo_kept.chin_row(labels, keypoints)] = False
     return region
 

@@ -17,18 +17,18 @@ import cv2 as cv
 import numpy as np
 
 from coco_parts import PART_INDEX
+from lip_labels import Lip
 
 REPRESENTATION_KEY = 'person_representation'
 CP_VTON, PHOTO_KEPT = 'cp-vton', 'photo-kept'
 PERSON_CHANNELS = 26       # agnostic (22) + kept photo (3) + hole (1)
 TOM_CHANNELS = PERSON_CHANNELS + 4  # + warped cloth (3) + its mask (1)
 
-# LIP classes: upper clothes, dress, coat (the garment a try-on replaces); left and right arm; the head
-# (hat, hair, sunglasses, face), never repainted
-GARMENT_LABELS = (5, 6, 7)
-ARM_LABELS = (14, 15)
-HEAD_LABELS = (1, 2, 4, 13)
-FACE_LABEL = 13
+# the garment a try-on replaces; the arms; the head, never repainted
+GARMENT_LABELS = (Lip.UPPER_CLOTHES, Lip.DRESS, Lip.COAT)
+ARM_LABELS = (Lip.LEFT_ARM, Lip.RIGHT_ARM)
+HEAD_LABELS = (Lip.HAT, Lip.HAIR, Lip.SUNGLASSES, Lip.FACE)
+FACE_LABEL = Lip.FACE
 
 # the hole's geometry, relative to the shoulder width in the 256x192 frame (78 px on VITON's median person)
 HOLE_DILATION = 5          # model pixels the old garment and arms are dilated by

@@ -16,10 +16,11 @@ import cv2 as cv
 import numpy as np
 
 from coco_parts import PART_INDEX
+from lip_labels import Lip
 import photo_kept
 
-# LIP classes whose pixels are the person's bare skin: face, left and right arm, left and right leg
-SKIN_LABELS = (13, 14, 15, 16, 17)
+# LIP classes whose pixels are the person's bare skin
+SKIN_LABELS = (Lip.FACE, Lip.LEFT_ARM, Lip.RIGHT_ARM, Lip.LEFT_LEG, Lip.RIGHT_LEG)
 MIN_REFERENCE_PIXELS = 20  # fewer visible skin pixels than this: no reliable tone, the TOM's paint stays
 SHADING_GAIN = 0.5         # share of the TOM's own lightness variation kept on the made skin
 EDGE_DARKENING = 18.0      # Lab lightness taken off at a limb's outline, fading inwards
@@ -68,7 +69,7 @@ def body_zone(labels, keypoints, region, cover):
             if found(name):
                 cv.line(body, neck, tuple(int(round(v)) for v in keypoints[PART_INDEX[name], :2]), 1, arm)
     # the old garment's outer edge borders the background: there a smaller new garment shows background
-    off_background = cv.distanceTransform((labels != 0).astype(np.uint8), cv.DIST_L2, 3)
+    off_background = cv.distanceTransform((labels != Lip.BACKGROUND).astype(np.uint8), cv.DIST_L2, 3)
     return (body > 0) & region & ~cover & (off_background > max(BACKGROUND_MARGIN * span, 2.0))
 
 

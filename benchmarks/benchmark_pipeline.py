@@ -144,6 +144,10 @@ def stage_functions(model, parsing_path):
         ('non-network, from labels', 'the same from a label map', lambda: from_labels(labels)),
     ]
     own = CpVton(*(os.path.join(REPO_DIR, 'models', name) for name in (OWN_GMM_FILE, OWN_TOM_FILE)))
+    # the shipped TOM's own input (photo-kept: person tensor, warped cloth and its mask) and compose
+    model_person = resize_to_model(crop)
+    own_person = own.prepare_person(labels, model_person, model_keypoints)
+    _, own_warped, own_input = own.tom_input_of(own_person, cloth)
     pose_estimator = blazepose.BlazePose(registry.find_model(blazepose.BLAZEPOSE_TFLITE))
     # BlazePose keeps its last photo's result: alternate the photo and its mirror so that each call runs
     photos = [person, cv.flip(person, 1)]
@@ -151,7 +155,8 @@ def stage_functions(model, parsing_path):
         ('GMM forward (published size, synthetic)', lambda: model.predict_theta(cloth_tensor, agnostic)),
         ('TOM forward + compose (published size, synthetic)', lambda: model.try_on(agnostic, warped)),
         ('GMM forward (shipped, %s)' % OWN_GMM_FILE, lambda: own.predict_theta(cloth_tensor, agnostic)),
-        ('TOM forward + compose (shipped, %s)' % OWN_TOM_FILE, lambda: own.try_on(agnostic, warped)),
+        ('TOM forward + compose (shipped, %s)' % OWN_TOM_FILE,
+         lambda: own.compose(own.tom_forward(own_input), own_warped, model_person, labels, own_person)),
         ('BlazePose infer (detector + landmarks, 256x192 photo)', lambda: pose_estimator.infer(photos.reverse() or photos[0])),
     ]
     if parser is not None:
