@@ -4,6 +4,8 @@ Every pose estimator here (openpose.OpenPose, blazepose.BlazePose) reports keypo
 """
 from enum import IntEnum
 
+import numpy as np
+
 
 class CocoPart(IntEnum):
     """A keypoint's row in the (18, 3) keypoints: keypoints[CocoPart.NECK]."""
@@ -36,3 +38,21 @@ COCO_PAIRS = tuple((PART_INDEX[a], PART_INDEX[b]) for a, b in (
     ('LShoulder', 'LElbow'), ('LElbow', 'LWrist'), ('Neck', 'RHip'), ('RHip', 'RKnee'),
     ('RKnee', 'RAnkle'), ('Neck', 'LHip'), ('LHip', 'LKnee'), ('LKnee', 'LAnkle'), ('Neck', 'Nose'),
     ('Nose', 'REye'), ('REye', 'REar'), ('Nose', 'LEye'), ('LEye', 'LEar')))
+
+
+def found_point(keypoints, name):
+    """(x, y) float64 of the named part in (18, 3) keypoints, or None where the pose did not find it."""
+    k = keypoints[PART_INDEX[name]]
+    return np.asarray(k[:2], np.float64) if k[2] > 0 else None
+
+
+def shoulder_span(keypoints):
+    """Distance between the shoulders; twice neck-shoulder when one shoulder is found; None without either
+    (or without the neck for one)."""
+    neck, right, left = (found_point(keypoints, n) for n in ('Neck', 'RShoulder', 'LShoulder'))
+    if right is not None and left is not None:
+        return float(np.hypot(*(right - left)))
+    one = right if right is not None else left
+    if one is not None and neck is not None:
+        return 2 * float(np.hypot(*(one - neck)))
+    return None

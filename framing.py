@@ -9,7 +9,7 @@ import cv2 as cv
 import numpy as np
 
 import registry
-from coco_parts import PART_INDEX
+from coco_parts import found_point, shoulder_span
 
 # a box within these of the centre crop's is the centre crop: VITON-framed photos keep CP-VTON's crop exactly
 SAME_SCALE, SAME_PLACE = 0.15, 0.08
@@ -21,11 +21,6 @@ def viton_framing():
     return tuple(facts['neck']), float(facts['shoulder_width']), float(facts['torso'])
 
 
-def _found(keypoints, name):
-    k = keypoints[PART_INDEX[name]]
-    return k[:2].astype(np.float64) if k[2] > 0 else None
-
-
 def person_box(keypoints, model_size):
     """(x, y, w, h) float box in the keypoints' frame that holds the person as VITON frames one, or None when
     the pose has no neck or no shoulder. The scale comes from the torso (neck to the hips' midpoint) when
@@ -33,16 +28,11 @@ def person_box(keypoints, model_size):
     so that a person turned sideways (narrow shoulders) or bent (short torso) is not enlarged."""
     keypoints = np.asarray(keypoints, np.float64).reshape(-1, 3)
     (neck_x, neck_y), shoulders_ref, torso_ref = viton_framing()
-    neck = _found(keypoints, 'Neck')
-    right, left = _found(keypoints, 'RShoulder'), _found(keypoints, 'LShoulder')
-    if neck is None or (right is None and left is None):
+    neck, span = found_point(keypoints, 'Neck'), shoulder_span(keypoints)
+    if neck is None or span is None:
         return None
-    scales = []
-    if right is not None and left is not None:
-        scales.append(np.hypot(*(right - left)) / shoulders_ref)
-    else:
-        scales.append(2 * np.hypot(*((right if right is not None else left) - neck)) / shoulders_ref)
-    hips = [_found(keypoints, name) for name in ('RHip', 'LHip')]
+    scales = [span / shoulders_ref]
+    hips = [found_point(keypoints, name) for name in ('RHip', 'LHip')]
     if all(h is not None for h in hips):
         scales.append(np.hypot(*((hips[0] + hips[1]) / 2 - neck)) / torso_ref)
     scale = max(scales)

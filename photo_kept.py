@@ -16,7 +16,8 @@ REPRESENTATION_KEY names the representation; a TOM without it is CP-VTON's (25 -
 import cv2 as cv
 import numpy as np
 
-from coco_parts import PART_INDEX
+from coco_parts import PART_INDEX, found_point, shoulder_span
+
 from lip_labels import Lip
 
 REPRESENTATION_KEY = 'person_representation'
@@ -37,21 +38,10 @@ HAND_RADIUS = 0.15         # of the shoulder width: the disc around a wrist whos
 TORSO_LENGTH = 1.5         # of the shoulder width: neck to hips when the hips are out of frame (VITON median)
 
 
-def _point(keypoints, name):
-    k = keypoints[PART_INDEX[name]]
-    return (float(k[0]), float(k[1])) if k[2] > 0 else None
-
-
 def shoulder_width(keypoints):
-    """Distance between the shoulders in the frame of the keypoints; twice neck-shoulder with one shoulder;
-    VITON's median (78 px at 256x192) when neither is found."""
-    neck, right, left = (_point(keypoints, n) for n in ('Neck', 'RShoulder', 'LShoulder'))
-    if right and left:
-        return max(float(np.hypot(right[0] - left[0], right[1] - left[1])), 8.0)
-    one = right or left
-    if one and neck:
-        return max(2 * float(np.hypot(one[0] - neck[0], one[1] - neck[1])), 8.0)
-    return 78.0
+    """coco_parts.shoulder_span, at least 8 px; VITON's median (78 px at 256x192) when it has none."""
+    span = shoulder_span(keypoints)
+    return 78.0 if span is None else max(span, 8.0)
 
 
 def chin_row(labels, keypoints=None):
@@ -71,9 +61,9 @@ def arm_capsules(keypoints, shape):
     capsules = np.zeros(shape, np.uint8)
     thickness = max(int(round(ARM_THICKNESS * shoulder_width(keypoints))), 3)
     for side in ('R', 'L'):
-        chain = [_point(keypoints, side + part) for part in ('Shoulder', 'Elbow', 'Wrist')]
+        chain = [found_point(keypoints, side + part) for part in ('Shoulder', 'Elbow', 'Wrist')]
         for a, b in zip(chain, chain[1:]):
-            if a and b:
+            if a is not None and b is not None:
                 cv.line(capsules, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), 1, thickness)
     return capsules.astype(bool)
 
@@ -89,18 +79,18 @@ def hole(labels, keypoints):
     size = 2 * HOLE_DILATION + 1
     region = cv.dilate(region, cv.getStructuringElement(cv.MORPH_ELLIPSE, (size, size)))
     span = shoulder_width(keypoints)
-    neck = _point(keypoints, 'Neck')
-    shoulders = [p for p in (_point(keypoints, 'RShoulder'), _point(keypoints, 'LShoulder')) if p]
-    hips = [p for p in (_point(keypoints, 'RHip'), _point(keypoints, 'LHip')) if p]
-    if neck and shoulders:
+    neck = found_point(keypoints, 'Neck')
+    shoulders = [p for p in (found_point(keypoints, n) for n in ('RShoulder', 'LShoulder')) if p is not None]
+    hips = [p for p in (found_point(keypoints, n) for n in ('RHip', 'LHip')) if p is not None]
+    if neck is not None and shoulders:
         if len(hips) < 2:  # out of frame: straight below the shoulders, a torso's length down
             hips = [(x, neck[1] + TORSO_LENGTH * span) for x, _ in shoulders]
         polygon = np.array(shoulders + hips[::-1] if len(shoulders) == 2 else shoulders + hips, np.float32)
         cv.fillConvexPoly(region, cv.convexHull(np.round(polygon).astype(np.int32)), 1)
     region = region.astype(bool) | arm_capsules(keypoints, (height, width))
     for side in ('R', 'L'):
-        wrist = _point(keypoints, side + 'Wrist')
-        if wrist:
+        wrist = found_point(keypoints, side + 'Wrist')
+        if wrist is not None:
             disc = np.zeros((height, width), np.uint8)
             cv.circle(disc, tuple(int(round(v)) for v in wrist), max(int(round(HAND_RADIUS * span)), 2), 1, -1)
             region &= ~((disc > 0) & np.isin(labels, ARM_LABELS))

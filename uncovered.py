@@ -15,7 +15,7 @@ is wider: trained on VITON, where garments cover the torso, it covers the torso 
 import cv2 as cv
 import numpy as np
 
-from coco_parts import PART_INDEX
+from coco_parts import found_point
 from lip_labels import Lip
 import photo_kept
 
@@ -54,20 +54,20 @@ def body_zone(labels, keypoints, region, cover):
     # the arms wider than the hole's capsules: a sleeve's whole width is the arm under it
     body = cv.dilate(photo_kept.arm_capsules(keypoints, (height, width)).astype(np.uint8),
                      cv.getStructuringElement(cv.MORPH_ELLIPSE, (2 * ARM_WIDENING + 1,) * 2))
-    found = lambda name: keypoints[PART_INDEX[name]][2] > 0  # noqa: E731
-    points = [keypoints[PART_INDEX[name], :2] for name in ('Neck', 'RShoulder', 'LShoulder', 'RHip', 'LHip')
-              if found(name)]
+    pixel = lambda point: tuple(int(round(v)) for v in point)  # noqa: E731
+    points = [p for p in (found_point(keypoints, n) for n in ('Neck', 'RShoulder', 'LShoulder', 'RHip', 'LHip'))
+              if p is not None]
     if len(points) >= 3:
         cv.fillConvexPoly(body, cv.convexHull(np.round(np.array(points)).astype(np.int32)), 1)
-    if found('Neck'):
-        neck = tuple(int(round(v)) for v in keypoints[PART_INDEX['Neck'], :2])
-        chin = (neck[0], photo_kept.chin_row(labels, keypoints))
-        cv.line(body, neck, chin, 1, max(int(round(NECK_THICKNESS * span)), 3))
+    neck = found_point(keypoints, 'Neck')
+    if neck is not None:
+        cv.line(body, pixel(neck), (pixel(neck)[0], photo_kept.chin_row(labels, keypoints)), 1,
+                max(int(round(NECK_THICKNESS * span)), 3))
         # the tops of the shoulders, neck to shoulder, as thick as the arms
         arm = max(int(round(photo_kept.ARM_THICKNESS * span)), 3) + 2 * ARM_WIDENING
-        for name in ('RShoulder', 'LShoulder'):
-            if found(name):
-                cv.line(body, neck, tuple(int(round(v)) for v in keypoints[PART_INDEX[name], :2]), 1, arm)
+        for shoulder in (found_point(keypoints, n) for n in ('RShoulder', 'LShoulder')):
+            if shoulder is not None:
+                cv.line(body, pixel(neck), pixel(shoulder), 1, arm)
     # the old garment's outer edge borders the background: there a smaller new garment shows background
     off_background = cv.distanceTransform((labels != Lip.BACKGROUND).astype(np.uint8), cv.DIST_L2, 3)
     return (body > 0) & region & ~cover & (off_background > max(BACKGROUND_MARGIN * span, 2.0))
