@@ -28,8 +28,29 @@ EDGE_WIDTH = 0.12          # of the shoulder width: how far from the outline the
 NECK_THICKNESS = 0.25      # of the shoulder width: the neck, from the neck keypoint up to the chin
 ARM_WIDENING = 4           # model pixels the arm capsules are widened by on each side
 EDGE_SOFTNESS = 1.0        # model pixels: sigma of the Gaussian that softens the made skin's outline
+GARMENT_LIKENESS = 25.0    # CIE Lab distance (8-bit scale) within which the TOM's paint is the garment's colour
+GARMENT_COLOUR_SIGMA = 4.0  # model pixels: the garment's local colour is its Gaussian-weighted mean
 BACKGROUND_MARGIN = 0.05   # of the shoulder width: old-garment pixels this close to the background are background
 INPAINT_RADIUS = 5         # model pixels cv.inpaint looks around
+
+
+def garment_cover(tryon, warp_cover, coverage):
+    """(H, W) bool: where the new garment lies. The warped garment as the TOM composes it (`warp_cover`), and
+    beyond it the TOM's coverage (> 1/2) where the try-on (`tryon`, BGR uint8) there has the colour of the
+    nearest warped-garment pixel (within GARMENT_LIKENESS): a garment the warp misses by a little, which the
+    TOM paints on. Not its pale, torso-wide guess around a garment shorter or narrower than VITON's, whose
+    paint matches no colour of the garment next to it."""
+    if not warp_cover.any():
+        return warp_cover
+    lab = cv.cvtColor(tryon, cv.COLOR_BGR2Lab).astype(np.float32)
+    # the garment's local colour (its print averaged: a Gaussian over its own pixels only) at each pixel's
+    # nearest warped-garment pixel (labels number the zero pixels in raster order)
+    weight = cv.GaussianBlur(warp_cover.astype(np.float32), (0, 0), GARMENT_COLOUR_SIGMA)
+    local = cv.GaussianBlur(lab * warp_cover[..., None], (0, 0), GARMENT_COLOUR_SIGMA) / np.maximum(weight, 1e-6)[..., None]
+    _, nearest = cv.distanceTransformWithLabels((~warp_cover).astype(np.uint8), cv.DIST_L2, 5,
+                                                labelType=cv.DIST_LABEL_PIXEL)
+    difference = np.linalg.norm(lab - local[warp_cover][nearest - 1], axis=2)
+    return warp_cover | ((coverage > 0.5) & (difference < GARMENT_LIKENESS))
 
 
 def reference_tone(person, labels, region):

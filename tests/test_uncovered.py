@@ -110,3 +110,25 @@ def test_long_sleeves_under_a_short_sleeved_garment_become_the_persons_skin():
     assert np.median(before[:, 0]) < 80                           # the photo: a black sleeve
     chroma = np.median(patch[:, 1:], axis=0)
     assert np.all(np.abs(chroma - face_lab[1:]) < 8), (chroma, face_lab)
+
+
+def test_garment_cover_takes_the_toms_coverage_only_where_it_paints_the_garments_colour():
+    """A red garment warped into rows 60-150; the TOM's coverage reaches rows 40-200. Below the garment it
+    paints red (the garment the warp missed by a little: covered); above it, pale grey (its guess of a
+    garment where a shorter one lies: not covered)."""
+    tryon = np.full((256, 192, 3), 200, np.uint8)
+    warp_cover = np.zeros((256, 192), bool)
+    warp_cover[60:150, 50:140] = True
+    tryon[60:200, 50:140] = (40, 40, 200)          # BGR red: the garment and its continuation
+    tryon[40:60, 50:140] = (225, 225, 225)         # pale paint above it
+    coverage = np.zeros((256, 192), np.float32)
+    coverage[40:200, 50:140] = 0.9
+    cover = uncovered.garment_cover(tryon, warp_cover, coverage)
+    assert cover[60:200, 50:140].all()
+    assert not cover[40:60].any() and not cover[200:].any()
+    # a print does not break it: every other column of the garment black, the continuation the blur the
+    # TOM paints (the stripes' mean)
+    striped = tryon.copy()
+    striped[60:150, 50:140:2] = (20, 20, 20)
+    striped[150:200, 50:140] = (30, 30, 110)
+    assert uncovered.garment_cover(striped, warp_cover, coverage)[150:160, 60:130].mean() > 0.5
