@@ -76,12 +76,6 @@ def replace_correlation(model):
     return len(positions)
 
 
-# bytes per element of the ONNX tensor types a weight may hold
-_ITEM_SIZES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.DOUBLE: 8,
-               onnx.TensorProto.INT64: 8, onnx.TensorProto.INT32: 4, onnx.TensorProto.INT8: 1,
-               onnx.TensorProto.UINT8: 1, onnx.TensorProto.BOOL: 1}
-
-
 def load_onnx(path, what):
     """onnx.load with clear errors: a missing file is a UsageError, a truncated one or not ONNX a ModelLoadError."""
     if not os.path.isfile(path):
@@ -93,14 +87,6 @@ def load_onnx(path, what):
                              % (what, path, str(err).splitlines()[0] if str(err) else type(err).__name__))
     if not model.graph.node:
         raise ModelLoadError('%s model %s holds no graph (truncated or damaged?)' % (what, path))
-    # a weight shorter than its shape: OpenCV 4.x and 5.1 refuse it, 5.0 reads past it and computes garbage
-    for tensor in model.graph.initializer:
-        if tensor.HasField('raw_data') and tensor.data_type in _ITEM_SIZES:
-            needed = int(np.prod(tensor.dims, dtype=np.int64)) * _ITEM_SIZES[tensor.data_type]
-            if len(tensor.raw_data) != needed:
-                raise ModelLoadError('cannot load the %s model %s: weight %s holds %d bytes, its shape %s needs %d '
-                                     '(truncated or damaged?)' % (what, path, tensor.name, len(tensor.raw_data),
-                                                                  list(tensor.dims), needed))
     return model
 
 
@@ -194,24 +180,20 @@ def load_gmm(path, engine=None, cache=True, tanh_in_numpy=False):
             cached = os.path.join(directory, name)
             if os.path.isfile(cached):
                 try:
-                    return read_onnx_file(cached, engine, 'GMM', whole=True), is_synthetic(metadata), False
+                    return read_onnx_file(cached, engine, 'GMM'), is_synthetic(metadata), False
                 except ModelLoadError:
                     pass  # damaged: rewritten below
     model = load_onnx(path, 'GMM')
     replace_correlation(model)
     data = model.SerializeToString()
     cached = _store_gmm_cache(path, prefix, name, data) if cache else None
-    net = (read_onnx_file(cached, engine, 'GMM', whole=True) if cached
+    net = (read_onnx_file(cached, engine, 'GMM') if cached
            else read_onnx_buffer(data, engine, 'GMM model %s' % path))
     return net, is_synthetic(metadata), False
 
 
-def read_onnx_file(path, engine=None, what='ONNX', whole=False):
-    """cv.dnn's net of an ONNX file; a file OpenCV cannot read, or whose weights are shorter than their shapes
-    (load_onnx; not checked again with whole=True: our own rewrite cache, named by its source's sha256), is a
-    ModelLoadError 'cannot load the <what> model'."""
-    if not whole:
-        load_onnx(path, what)
+def read_onnx_file(path, engine=None, what='ONNX'):
+    """cv.dnn's net of an ONNX file; a file OpenCV cannot read is a ModelLoadError 'cannot load the <what> model'."""
     return dnn_engines.load_net(cv.dnn.readNetFromONNX, path, engine, 'cannot load the %s model %s' % (what, path))
 
 

@@ -3,6 +3,7 @@
 The protobuf wire format (protobuf_wire.protobuf_fields), read only as far as needed: the graph inputs and
 metadata of a 80 MB model are found by jumping over the weights, so checking a model costs no parse
 (and no `import onnx`). Reading the whole model is onnx.load (gmm_rewrite.load_onnx)."""
+import math
 import mmap
 import os
 
@@ -40,9 +41,41 @@ def _value_info_dims(data, span):
     return name, dims
 
 
+# bytes per element of the ONNX tensor types (TensorProto.DataType) a weight may hold
+_ITEM_SIZES = {1: 4, 2: 1, 3: 1, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8}  # float, uint8, int8, int32, int64, bool, fp16, double
+
+
+def _check_weight(data, span, what, path):
+    """The name of the initializer (TensorProto) at `span`; a ModelLoadError when its raw data is not the size
+    its shape needs (OpenCV 4.x and 5.1 refuse such a file; 5.0 reads past it and computes garbage)."""
+    name, dims, data_type, raw = '', [], None, None
+    for field, wire_type, value in protobuf_wire.protobuf_fields(data, *span):
+        if field == 1:                                          # dims: varints, or packed
+            if wire_type == 2:
+                pos, end = value
+                while pos < end:
+                    dim, pos = protobuf_wire.protobuf_varint(data, pos)
+                    dims.append(dim)
+            else:
+                dims.append(value)
+        elif field == 2:
+            data_type = value
+        elif field == 8:
+            name = _protobuf_string(data, value)
+        elif field == 9:                                        # raw_data
+            raw = value[1] - value[0]
+    if raw is not None and data_type in _ITEM_SIZES:
+        needed = _ITEM_SIZES[data_type] * math.prod(dims)
+        if raw != needed:
+            raise ModelLoadError('cannot load the %s model %s: weight %s holds %d bytes, its shape %s needs %d '
+                                 '(truncated or damaged?)' % (what, path, name, raw, dims, needed))
+    return name
+
+
 def onnx_summary(path, what):
     """(inputs {name: dims} that are not initializers, metadata {key: value}) of an ONNX file, read
-    without parsing its weights. A missing file is a UsageError; a damaged one a ModelLoadError."""
+    without parsing its weights. A missing file is a UsageError; a damaged one (a weight shorter than its
+    shape among them) a ModelLoadError."""
     if not os.path.isfile(path):
         raise UsageError('%s model file not found: %s' % (what, path))
     try:
@@ -57,9 +90,8 @@ def onnx_summary(path, what):
                     for f_graph, item in _fields(data, *value):
                         if f_graph == 1:                        # node
                             has_graph = True
-                        elif f_graph == 5:                      # initializer: TensorProto, name = 8
-                            initializers.update(_protobuf_string(data, v)
-                                                for f, v in _fields(data, *item) if f == 8)
+                        elif f_graph == 5:                      # initializer: TensorProto
+                            initializers.add(_check_weight(data, item, what, path))
                         elif f_graph == 11:                     # input
                             name, dims = _value_info_dims(data, item)
                             inputs[name] = dims
