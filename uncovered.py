@@ -29,6 +29,9 @@ NECK_THICKNESS = 0.25      # of the shoulder width: the neck, from the neck keyp
 ARM_WIDENING = 4           # model pixels the arm capsules are widened by on each side
 EDGE_SOFTNESS = 1.0        # model pixels: sigma of the Gaussian that softens the made skin's outline
 GARMENT_LIKENESS = 25.0    # CIE Lab distance (8-bit scale) within which the TOM's paint is the garment's colour
+GARMENT_COLOURS = 4          # k-means clusters of the warped garment's colours
+MAIN_COLOUR_SHARE = 0.4      # a cluster holding this share of the garment is one of its main colours
+MAIN_COLOUR_LIKENESS = 12.0  # CIE Lab distance to a main colour within which the paint is the garment
 GARMENT_COLOUR_SIGMA = 4.0  # model pixels: the garment's local colour is its Gaussian-weighted mean
 BACKGROUND_MARGIN = 0.05   # of the shoulder width: old-garment pixels this close to the background are background
 INPAINT_RADIUS = 5         # model pixels cv.inpaint looks around
@@ -38,8 +41,9 @@ def garment_cover(tryon, warp_cover, coverage):
     """(H, W) bool: where the new garment lies. The warped garment as the TOM composes it (`warp_cover`), and
     beyond it the TOM's coverage (> 1/2) where the try-on (`tryon`, BGR uint8) there has the colour of the
     nearest warped-garment pixel (within GARMENT_LIKENESS): a garment the warp misses by a little, which the
-    TOM paints on. Not its pale, torso-wide guess around a garment shorter or narrower than VITON's, whose
-    paint matches no colour of the garment next to it."""
+    TOM paints on; or within MAIN_COLOUR_LIKENESS of one of the garment's main colours (k-means, a cluster of at
+    least MAIN_COLOUR_SHARE): a plain garment the warp squeezed, which the TOM paints in its colour. Not its
+    pale, torso-wide guess around a garment shorter or narrower than VITON's, whose paint matches neither."""
     if not warp_cover.any():
         return warp_cover
     lab = cv.cvtColor(tryon, cv.COLOR_BGR2Lab).astype(np.float32)
@@ -50,7 +54,19 @@ def garment_cover(tryon, warp_cover, coverage):
     _, nearest = cv.distanceTransformWithLabels((~warp_cover).astype(np.uint8), cv.DIST_L2, 5,
                                                 labelType=cv.DIST_LABEL_PIXEL)
     difference = np.linalg.norm(lab - local[warp_cover][nearest - 1], axis=2)
-    return warp_cover | ((coverage > 0.5) & (difference < GARMENT_LIKENESS))
+    # or any of the garment's main colours, closely (a plain garment the warp squeezed: its colour is that)
+    pixels = lab[warp_cover]
+    k = min(GARMENT_COLOURS, len(pixels))
+    # started from lightness quantiles, not at random: the same garment always gives the same colours
+    start = (np.argsort(np.argsort(pixels[:, 0], kind='stable')) * k // len(pixels)).astype(np.int32)[:, None]
+    _, assigned, centres = cv.kmeans(pixels, k, start, (cv.TERM_CRITERIA_EPS + cv.TERM_CRITERIA_MAX_ITER, 20, 0.5),
+                                     1, cv.KMEANS_USE_INITIAL_LABELS)
+    shares = np.bincount(assigned.ravel(), minlength=k) / len(pixels)
+    main = centres[shares >= MAIN_COLOUR_SHARE]
+    if not len(main):  # a print of many colours, none the garment's own
+        return warp_cover | ((coverage > 0.5) & (difference < GARMENT_LIKENESS))
+    to_main = np.min(np.linalg.norm(lab[..., None, :] - main, axis=-1), axis=-1)
+    return warp_cover | ((coverage > 0.5) & ((difference < GARMENT_LIKENESS) | (to_main < MAIN_COLOUR_LIKENESS)))
 
 
 def reference_tone(person, labels, region):

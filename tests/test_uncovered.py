@@ -132,3 +132,19 @@ def test_garment_cover_takes_the_toms_coverage_only_where_it_paints_the_garments
     striped[60:150, 50:140:2] = (20, 20, 20)
     striped[150:200, 50:140] = (30, 30, 110)
     assert uncovered.garment_cover(striped, warp_cover, coverage)[150:160, 60:130].mean() > 0.5
+
+
+def test_garment_cover_takes_a_plain_garments_own_colour_past_a_print_at_its_edge():
+    """A white garment whose warped part ends in a blue print band (the warp squeezed it); below, the TOM
+    paints white: the garment's main colour, though not the print's next to it. Pale grey paint is not it."""
+    tryon = np.full((256, 192, 3), 200, np.uint8)
+    warp_cover = np.zeros((256, 192), bool)
+    warp_cover[40:120, 50:140] = True
+    tryon[40:105, 50:140] = 250                    # white
+    tryon[105:120, 50:140] = (200, 60, 20)         # a blue print band at the warped part's lower edge
+    tryon[120:200, 50:140] = 248                   # the TOM's white continuation
+    tryon[200:230, 50:140] = 205                   # pale grey further down
+    coverage = np.zeros((256, 192), np.float32)
+    coverage[40:230, 50:140] = 0.9
+    cover = uncovered.garment_cover(tryon, warp_cover, coverage)
+    assert cover[120:200, 50:140].all() and not cover[200:230].any()
