@@ -17,7 +17,7 @@ import uncovered
 import synthetic_models
 from coco_parts import PART_INDEX
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
-                     grid_sample, resize_to_model, sigmoid, tanh, to_image, to_unit_range)
+                     blend, grid_sample, resize_to_model, sigmoid, tanh, to_image, to_unit_range)
 from errors import RuntimeFailure
 from full_resolution import FEATHER, compose_full_resolution, edit_region, kept_edit_region
 from garment_mask import cloth_mask
@@ -163,16 +163,14 @@ class VirtualTryOn:
             # where the TOM's coverage, wider, guesses a garment of another colour); what is made where the
             # old garment was and the new one is not: the person's skin, the photo's background
             hole, composition = analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 3])
+            person_paint = tanh(tom_output[0, :3])
             warped = grid_sample(to_unit_range(resize_to_model(cloth))[None], grid)
-            tryon = CpVton.compose(tom_output[:, :4], warped)
+            tryon = to_image(blend(warped[0], person_paint, composition))  # CpVton.compose's 256x192 try-on
             cover = uncovered.garment_cover(tryon, warped_cloth_mask(cloth, grid) * composition > 0.5,
                                             sigmoid(tom_output[0, 4]))
-            coverage = cover.astype(np.float32)
-            region = kept_edit_region(analysis.labels, hole, coverage, analysis.keypoints)
-            skin = uncovered.body_zone(analysis.labels, analysis.keypoints, region, cover)
-            rendered = uncovered.paint(to_image(tanh(tom_output[0, :3])), analysis.person, analysis.labels,
-                                       analysis.keypoints, region, cover)
-            composition = composition * (1 - uncovered.skin_weight(skin, region, cover))
+            region = kept_edit_region(analysis.labels, hole, cover, analysis.keypoints)
+            rendered, composition = uncovered.paint(to_image(person_paint), composition, analysis.person,
+                                                    analysis.labels, analysis.keypoints, region, cover)
             return compose_in_box(analysis, cloth, grid, tom_output, region, feather, rendered=rendered,
                                   composition=composition)
         composition = sigmoid(tom_output[0, 3])

@@ -118,12 +118,14 @@ def skin_weight(zone, region, cover):
     return np.where(zone, np.float32(1), soft * (region & ~cover))
 
 
-def paint(rendered, person, labels, keypoints, region, cover):
-    """The TOM's rendered person (BGR uint8, 256x192) with what it makes outside the new garment replaced:
-    on body_zone, skin (Lab lightness = the reference's + SHADING_GAIN x the TOM's deviation from its own
-    median there - EDGE_DARKENING towards the zone's outline; a and b the reference's; the TOM's paint kept
-    where the person shows too little skin to measure); elsewhere in the region and off the new garment, the
-    person photo inpainted from outside the region. Unchanged on the new garment and outside the region."""
+def paint(rendered, composition, person, labels, keypoints, region, cover):
+    """The TOM's rendered person (BGR uint8, 256x192) and composition mask (float32) with what it makes
+    outside the new garment replaced -> (rendered, composition). On body_zone, skin (Lab lightness = the
+    reference's + SHADING_GAIN x the TOM's deviation from its own median there - EDGE_DARKENING towards the
+    zone's outline; a and b the reference's; the TOM's paint kept where the person shows too little skin to
+    measure), and no garment there (the composition mask lowered by skin_weight); elsewhere in the region and
+    off the new garment, the person photo inpainted from outside the region. Unchanged on the new garment and
+    outside the region."""
     labels = np.asarray(labels)
     result = rendered.copy()
     off_body = region & ~cover
@@ -131,9 +133,13 @@ def paint(rendered, person, labels, keypoints, region, cover):
         surroundings = cv.inpaint(person, region.astype(np.uint8), INPAINT_RADIUS, cv.INPAINT_TELEA)
         result[off_body] = surroundings[off_body]
     zone = body_zone(labels, keypoints, region, cover)
+    if not zone.any():
+        return result, composition
+    weight = skin_weight(zone, region, cover)
+    composition = composition * (1 - weight)
     tone = reference_tone(person, labels, region)
-    if tone is None or not zone.any():
-        return result
+    if tone is None:
+        return result, composition
     lab = cv.cvtColor(rendered, cv.COLOR_BGR2Lab).astype(np.float32)
     lightness = lab[..., 0]
     deviation = lightness - np.median(lightness[zone])
@@ -144,5 +150,5 @@ def paint(rendered, person, labels, keypoints, region, cover):
     skin[..., 0] = tone[0] + SHADING_GAIN * deviation - EDGE_DARKENING * (1 - inside) ** 2
     skin[..., 1], skin[..., 2] = tone[1], tone[2]
     made = cv.cvtColor(np.clip(np.round(skin), 0, 255).astype(np.uint8), cv.COLOR_Lab2BGR)
-    weight = skin_weight(zone, region, cover)[..., None]
-    return np.round(made * weight + result * (1 - weight)).astype(np.uint8)
+    weight = weight[..., None]
+    return np.round(made * weight + result * (1 - weight)).astype(np.uint8), composition

@@ -64,9 +64,13 @@ def test_made_skin_is_on_the_body_off_the_new_garment_in_the_persons_tone():
     flap = uncovered.body_zone(labels, KEYPOINTS, np.isin(labels, (5, 14, 15)), cover)
     assert not flap[200:240, 0:25].any() and np.array_equal(flap[:200], zone[:200])
     # ... it takes the background's colour (230) from around it, not the TOM's grey (200)
-    painted = uncovered.paint(rendered, person, labels, KEYPOINTS, np.isin(labels, (5, 14, 15)), cover)
+    composition = np.ones(LABELS.shape, np.float32)  # the TOM composing the warped cloth everywhere
+    painted, _ = uncovered.paint(rendered, composition, person, labels, KEYPOINTS, np.isin(labels, (5, 14, 15)),
+                                 cover)
     assert np.abs(painted[205:235, 3:22].astype(int) - 230).max() <= 6
-    result = uncovered.paint(rendered, person, LABELS, KEYPOINTS, region, cover)
+    result, made_composition = uncovered.paint(rendered, composition, person, LABELS, KEYPOINTS, region, cover)
+    # no garment on the made skin; the new garment's composition untouched
+    assert not made_composition[zone].any() and np.array_equal(made_composition[cover], composition[cover])
     # the TOM's paint stays on the new garment and outside the region
     assert np.array_equal(result[~region | cover], rendered[~region | cover])
     # deep inside the zone (no edge darkening, no soft edge): the face's a and b, lightness near it
