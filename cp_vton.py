@@ -257,6 +257,14 @@ def head_lookup(kept_labels=KEPT_LABELS):
     return lut
 
 
+def cloth_with_mask(cloth):
+    """(1, 4, 256, 192) float32: the garment photo (BGR, any size) at the model's size in [-1, 1] RGB, and its
+    mask (garment_mask.cloth_mask), to be warped together (grid_sample gathers 4 channels at once)."""
+    model_cloth = resize_to_model(cloth)
+    return np.concatenate([to_unit_range(model_cloth)[None], cloth_mask(model_cloth).astype(np.float32)[None, None]],
+                          axis=1)
+
+
 # ---------------------------------------------------------------------------- the try-on networks
 class CpVton:
     """GMM + TOM of CP-VTON, on the cloth-agnostic person representation.
@@ -371,8 +379,7 @@ class CpVton:
         cloth_tensor = to_unit_range(resize_to_model(cloth))[None]
         grid = tps_grid(self.predict_theta(cloth_tensor, agnostic))
         if self.representation == photo_kept.PHOTO_KEPT:
-            mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)[None, None]
-            warped4 = grid_sample(np.concatenate([cloth_tensor, mask], axis=1), grid)
+            warped4 = grid_sample(cloth_with_mask(cloth), grid)
             return grid, warped4[:, :3], np.concatenate([agnostic, warped4], axis=1)
         warped = grid_sample(cloth_tensor, grid)
         return grid, warped, np.concatenate([agnostic, warped], axis=1)

@@ -17,10 +17,9 @@ import uncovered
 import synthetic_models
 from coco_parts import PART_INDEX
 from cp_vton import (GMM_FILE, HEIGHT, OWN_GMM_FILE, OWN_TOM_FILE, TOM_FILE, WIDTH, CpVton, crop_to_ratio,
-                     blend, grid_sample, resize_to_model, sigmoid, tanh, to_image, to_unit_range)
+                     blend, cloth_with_mask, grid_sample, resize_to_model, sigmoid, tanh, to_image)
 from errors import RuntimeFailure
 from full_resolution import FEATHER, compose_full_resolution, edit_region, kept_edit_region
-from garment_mask import cloth_mask
 from garment_check import check_garment
 from model_roles import HumanParser, PoseEstimator
 
@@ -164,17 +163,17 @@ class VirtualTryOn:
             # old garment was and the new one is not: the person's skin, the photo's background
             hole, composition = analysis.agnostic[0, 25] > 0.5, sigmoid(tom_output[0, 3])
             person_paint = tanh(tom_output[0, :3])
-            warped = grid_sample(to_unit_range(resize_to_model(cloth))[None], grid)
-            tryon = to_image(blend(warped[0], person_paint, composition))  # CpVton.compose's 256x192 try-on
-            cover = uncovered.garment_cover(tryon, warped_cloth_mask(cloth, grid) * composition > 0.5,
-                                            sigmoid(tom_output[0, 4]))
+            warped = grid_sample(cloth_with_mask(cloth), grid)[0]
+            tryon = to_image(blend(warped[:3], person_paint, composition))  # CpVton.compose's 256x192 try-on
+            cover = uncovered.garment_cover(tryon, warped[3] * composition > 0.5, sigmoid(tom_output[0, 4]))
             region = kept_edit_region(analysis.labels, hole, cover, analysis.keypoints)
             rendered, composition = uncovered.paint(to_image(person_paint), composition, analysis.person,
                                                     analysis.labels, analysis.keypoints, region, cover)
             return compose_in_box(analysis, cloth, grid, tom_output, region, feather, rendered=rendered,
                                   composition=composition)
         composition = sigmoid(tom_output[0, 3])
-        region = edit_region(analysis.labels, warped_cloth_mask(cloth, grid), composition, analysis.keypoints)
+        warped_mask = grid_sample(cloth_with_mask(cloth)[:, 3:], grid)[0, 0]
+        region = edit_region(analysis.labels, warped_mask, composition, analysis.keypoints)
         return compose_in_box(analysis, cloth, grid, tom_output, region, feather, clip_chin=False)
 
 
@@ -235,12 +234,6 @@ def load_tryon(models=TryOnModels(), backend_id=cv.dnn.DNN_BACKEND_DEFAULT, targ
             # JPPNet when its file is there, else MediaPipe's models (real, from the wheel), also with --synthetic
             parsing = human_parsing.create_parser(models.parsing_model, backend_id, target_id, pose=pose)
     return VirtualTryOn(cp_vton, pose, parsing)
-
-
-def warped_cloth_mask(cloth, grid):
-    """(256, 192) float32: the garment's mask (garment_mask.cloth_mask) warped by the GMM's grid."""
-    mask = cloth_mask(resize_to_model(cloth)).astype(np.float32)
-    return grid_sample(mask[None, None], grid)[0, 0]
 
 
 def compose_in_box(analysis, cloth, grid, tom_output, region, feather=FEATHER, clip_chin=True, **overrides):
